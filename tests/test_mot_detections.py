@@ -1,0 +1,67 @@
+"""Public detections from det.txt: grouping by frame, thresholds, and errors that name the line."""
+import numpy as np
+import pytest
+
+from models.detection.base import ScoreThresholds
+from models.detection.mot_file import MotFileDetector
+from models.detection.select import detector_for_video
+from tracker.errors import InputError
+from tracker.io.frames import Frame
+
+BLANK = np.zeros((4, 4, 3), np.uint8)
+THRESHOLDS = ScoreThresholds(high=1.0, low=0.0, new_track=1.0)
+
+
+def frames(*numbers: int) -> list[Frame]:
+    return [Frame(n, 0.0, BLANK) for n in numbers]
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "det" / "det.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_groups_by_frame_and_converts_to_xyxy(tmp_path):
+    write(tmp_path, "2,-1,10,20,30,40,5.5,-1,-1,-1\n1,-1,0,0,10,10,1,-1,-1,-1\n2,-1,1,1,2,2,0.5,-1,-1,-1\n")
+    detector = MotFileDetector(str(tmp_path), THRESHOLDS)
+    one, two, three = detector.detect(frames(1, 2, 3))
+    assert len(one) == 1 and len(two) == 2 and len(three) == 0
+    np.testing.assert_allclose(two.boxes[0], [10, 20, 40, 60])
+    np.testing.assert_allclose(two.scores, [5.5, 0.5])
+
+
+def test_thresholds(tmp_path):
+    path = write(tmp_path, "1,-1,0,0,10,100,50,-1\n1,-1,0,0,10,20,50,-1\n1,-1,0,0,10,100,-1,-1\n")
+    (dets,) = MotFileDetector(str(path), THRESHOLDS, min_score=0.0, min_height=50).detect(frames(1))
+    assert len(dets) == 1 and dets.boxes[0, 3] == 100
+
+
+def test_malformed_row_names_the_line(tmp_path):
+    write(tmp_path, "1,-1,0,0,10,10,1\n2,-1,zero,0,10,10,1\n")
+    with pytest.raises(InputError, match="line 2"):
+        MotFileDetector(str(tmp_path), THRESHOLDS)
+
+
+def test_short_row_names_the_line(tmp_path):
+    write(tmp_path, "1,-1,0,0\n")
+    with pytest.raises(InputError, match="line 1"):
+        MotFileDetector(str(tmp_path), THRESHOLDS)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="No public detections"):
+        MotFileDetector(str(tmp_path / "nowhere"), THRESHOLDS)
+
+
+def test_selection_prefers_public_detections(tmp_path):
+    write(tmp_path, "1,-1,0,0,10,10,1\n")
+    public = {
+        "_target_": "models.detection.mot_file.MotFileDetector",
+        "path": str(tmp_path),
+        "thresholds": {"_target_": "models.detection.base.ScoreThresholds", "high": 1, "low": 0, "new_track": 1},
+    }
+    assert isinstance(detector_for_video(str(tmp_path), public, None), MotFileDetector)
+    with pytest.raises(InputError, match="no det/det.txt"):
+        detector_for_video(str(tmp_path / "clip.mp4"), public, None)

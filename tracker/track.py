@@ -1,0 +1,46 @@
+"""One track's state and lifecycle: tentative → confirmed after `n_init` hits → lost → deleted after `max_age`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class TrackState(str, Enum):
+    """Lifecycle stage of a track; the value is what results files store."""
+
+    TENTATIVE = "tentative"
+    CONFIRMED = "confirmed"
+    LOST = "lost"
+    DELETED = "deleted"
+
+
+@dataclass
+class Track:
+    """A person followed over time: Kalman state (mean 8, cov 8×8), last score and lifecycle counters."""
+
+    track_id: int
+    mean: np.ndarray
+    cov: np.ndarray
+    score: float
+    state: TrackState = TrackState.TENTATIVE
+    hits: int = 1
+    frames_since_update: int = 0
+
+    def mark_hit(self, mean: np.ndarray, cov: np.ndarray, score: float, n_init: int) -> None:
+        """Matched this frame: take the corrected state; confirm once it has `n_init` hits."""
+        self.mean, self.cov, self.score = mean, cov, score
+        self.hits += 1
+        self.frames_since_update = 0
+        if self.state is TrackState.LOST or (self.state is TrackState.TENTATIVE and self.hits >= n_init):
+            self.state = TrackState.CONFIRMED
+
+    def mark_missed(self, max_age: int) -> None:
+        """Unmatched this frame: a tentative track dies at once, a confirmed one is lost until `max_age`."""
+        if self.state is TrackState.TENTATIVE:
+            self.state = TrackState.DELETED
+        elif self.frames_since_update > max_age:
+            self.state = TrackState.DELETED
+        else:
+            self.state = TrackState.LOST
