@@ -8,6 +8,7 @@ import numpy as np
 from models.detection.base import Detections, ScoreThresholds
 from tracker.assign import assign
 from tracker.cost import location_cost
+from tracker.errors import InputError
 from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy
 from tracker.track import Track, TrackState
 
@@ -47,6 +48,12 @@ class Tracker:
         position_noise: float = 0.05,
         velocity_noise: float = 1 / 160,
     ) -> None:
+        _check_number("tracker.n_init", n_init, int, 1)
+        _check_number("tracker.max_age", max_age, int, 0)
+        for name, value in [("max_cost", max_cost), ("max_cost_low", max_cost_low), ("max_cost_tentative", max_cost_tentative)]:
+            _check_number(f"tracker.{name}", value, float, 0.0)
+        for name, value in [("measurement_noise", measurement_noise), ("position_noise", position_noise), ("velocity_noise", velocity_noise)]:
+            _check_number(f"tracker.{name}", value, float, 1e-9)
         self.thresholds = thresholds
         self.n_init, self.max_age = n_init, max_age
         self.max_cost, self.max_cost_low, self.max_cost_tentative = max_cost, max_cost_low, max_cost_tentative
@@ -131,3 +138,10 @@ class Tracker:
             states=np.array([t.state.value for t in tracks]),
             det_index=det_index,
         )
+
+
+def _check_number(key: str, value: object, kind: type, least: float) -> None:
+    """Rejects a configuration value of the wrong type or below `least`, naming the key."""
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or (kind is int and not isinstance(value, int)) or value < least:
+        raise InputError(f"{key} must be {'an integer' if kind is int else 'a number'} ≥ {least:g}, got {value!r}.")
