@@ -1,0 +1,85 @@
+"""`tools/track.py` end to end: real tracks on PETS09, and bad input rejected with one sentence."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracker.eval import evaluate_sequence
+from tracker.io import load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PETS = DATA / "PETS09-S2L1"
+needs_pets = pytest.mark.skipif(not PETS.is_dir(), reason=f"shared data not found at {PETS}")
+
+
+def track(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "tools" / "track.py"), f"hydra.run.dir={run_dir}", *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def assert_rejected(result: subprocess.CompletedProcess, run_dir: Path, *words: str) -> None:
+    """Non-zero exit, one error line naming what was wrong, and no complete result files."""
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert not (run_dir / "results.jbl").exists() and not (run_dir / "tracks.mot.txt").exists()
+
+
+@needs_pets
+@pytest.mark.slow
+def test_pets09_public_detections_beat_the_peer_anchors(tmp_path):
+    result = track(f"video={PETS}", "end=400", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = evaluate_sequence(PETS / "gt" / "gt.txt", tmp_path / "tracks.mot.txt", frames=(1, 400))
+    assert metrics["HOTA"] >= 0.48 and metrics["IDF1"] >= 0.65, metrics
+    results = load_results(tmp_path)
+    assert len(results) == 400 and results.header["num_frames"] == 795
+    assert (tmp_path / "config.resolved.yaml").is_file() and (tmp_path / "summary.json").is_file()
+
+
+def test_missing_video(tmp_path):
+    result = track(f"video={tmp_path / 'nowhere.mp4'}", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "nowhere.mp4")
+
+
+def test_corrupt_video(tmp_path):
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(bytes(range(256)) * 64)
+    result = track(f"video={video}", "detector=mot", f"detector.path={tmp_path}", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "broken.mp4")
+
+
+def test_empty_frame_folder(tmp_path):
+    (tmp_path / "frames").mkdir()
+    result = track(f"video={tmp_path / 'frames'}", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "frames")
+
+
+@needs_pets
+def test_malformed_det_row_names_the_line(tmp_path):
+    det = tmp_path / "det.txt"
+    det.write_text("1,-1,10,10,20,40,50,-1,-1,-1\n2,-1,10,ten,20,40,50,-1,-1,-1\n")
+    result = track(f"video={PETS}", "detector=mot", f"detector.path={det}", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "line 2")
+
+
+def test_unknown_config_key(tmp_path):
+    result = track("tracker.no_such_key=1", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "tracker.no_such_key")
+
+
+def test_bad_config_value(tmp_path):
+    result = track("tracker.n_init=abc", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "tracker.n_init")
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = track(run_dir=blocker / "run")
+    assert_rejected(result, blocker / "run", str(blocker / "run"))
