@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_walkers(people: int, frames: int, seed: int = 0) -> list[Detections]:
-    """People walking at constant speed across a 1920×1080 frame with box noise and 5% missed detections."""
+    """People walking at constant speed across a 1920×1080 frame with box noise and 5% missed detections.
+
+    Scores are drawn on the public-detection scale (40–100), so the default thresholds apply.
+    """
     rng = np.random.default_rng(seed)
     start = rng.uniform([100, 100], [1800, 900], size=(people, 2))
     velocity = rng.normal(0, 3, size=(people, 2))
@@ -42,7 +45,7 @@ def update_times_ms(people: int, frames: int = 300, warmup: int = 20) -> np.ndar
     """Per-frame `Tracker.update` wall time in ms with the default tracker configuration."""
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("track")
-    tracker = instantiate(cfg.tracker)
+    tracker = instantiate(cfg.tracker, thresholds=instantiate(cfg.detector.public.thresholds))
     times = []
     for frame, dets in enumerate(synthetic_walkers(people, frames), start=1):
         started = time.perf_counter()
