@@ -129,9 +129,13 @@ def make_crops(
     masks: Sequence[np.ndarray | torch.Tensor] | None = None,
     spec: CropSpec = DEFAULT_CROP_SPEC,
     device: torch.device | str = "cpu",
+    pixels: bool = True,
 ) -> PersonBatch:
     """Crops every person of a window: images (F frames, H×W×3 uint8 RGB), boxes (per frame N_f×4 xyxy pixels),
-    masks (optional, per frame N_f×H×W bool), as one batched bilinear warp on `device`."""
+    masks (optional, per frame N_f×H×W bool), as one batched bilinear warp on `device`.
+
+    With `pixels=False` only the crop geometry is computed (crops is B×0×S×S), for consumers that need no image.
+    """
     device = torch.device(device)
     if len(boxes) != len(images):
         raise InputError(f"make_crops got {len(images)} frames but boxes for {len(boxes)} frames.")
@@ -149,6 +153,10 @@ def make_crops(
     slot_frames = torch.repeat_interleave(torch.arange(len(occupied)), counts[occupied]).to(device)
     det_ids = torch.cat([torch.arange(int(n)) for n in counts]).to(device)
     center, size = square_regions(box_tensor, spec)
+    if not pixels:
+        sizes = torch.tensor([[image.shape[1], image.shape[0]] for image in images], dtype=torch.float32)
+        crops = torch.zeros((total, 0, spec.size, spec.size), device=device)
+        return PersonBatch(crops, box_tensor, center, size, frame_ids, det_ids, sizes.to(device)[frame_ids])
     if total == 0:
         crops = torch.zeros((0, channels, spec.size, spec.size), device=device)
         return PersonBatch(crops, box_tensor, center, size, frame_ids, det_ids, torch.zeros((0, 2), device=device))

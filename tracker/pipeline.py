@@ -1,17 +1,22 @@
 """One tracking run: frames → detections → tracker → results on disk, streamed window by window."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from models.body import BodyModel
+from models.body_estimation import BodyEstimator
 from models.detection.base import Detector
+from models.hmr2 import Regressor
 from tracker.errors import InputError
 from tracker.io import ResultsWriter, open_source
 from tracker.tracker import TrackedFrame, Tracker
@@ -19,9 +24,24 @@ from tracker.tracker import TrackedFrame, Tracker
 log = logging.getLogger(__name__)
 
 
-def frame_record(tracked: TrackedFrame, time_s: float) -> dict:
-    """The per-frame record of the results schema (see README, 'Results')."""
-    return {
+BODY_KEYS = (
+    "smpl_global_orient",
+    "smpl_body_pose",
+    "smpl_betas",
+    "cam_t",
+    "focal_length",
+    "joints_3d",
+    "joints_2d",
+    "has_pose",
+)
+
+
+def frame_record(tracked: TrackedFrame, time_s: float, per_detection: dict[str, np.ndarray]) -> dict:
+    """The per-frame record of the results schema (see README, 'Results'): one row per live track.
+
+    Per-detection arrays are attached to the tracks matched to those detections; other tracks get NaN (False).
+    """
+    record = {
         "frame": tracked.frame,
         "time": time_s,
         "track_ids": tracked.track_ids,
@@ -29,6 +49,19 @@ def frame_record(tracked: TrackedFrame, time_s: float) -> dict:
         "scores": tracked.scores,
         "states": tracked.states,
     }
+    matched = tracked.det_index >= 0
+    for key, values in per_detection.items():
+        fill = False if values.dtype == bool else np.nan
+        rows = np.full((len(tracked),) + values.shape[1:], fill, dtype=values.dtype)
+        rows[matched] = values[tracked.det_index[matched]]
+        record[key] = rows
+    return record
+
+
+def build_regressor(cfg: DictConfig, body_model: BodyModel) -> Regressor:
+    """The configured regressor; regressors that measure the body model are configured as partials."""
+    regressor = build(cfg.regressor)
+    return regressor(body_model=body_model) if isinstance(regressor, functools.partial) else regressor
 
 
 def build(node: DictConfig, **kwargs: object) -> object:
@@ -51,6 +84,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
     detector: Detector = build(cfg.detector)
     tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds)
+    body_model: BodyModel = build(cfg.body)
+    estimator = BodyEstimator(build_regressor(cfg, body_model), body_model, cfg.device)
     header = {
         "video": str(source.path),
         "name": source.name,
@@ -59,13 +94,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "height": source.height,
         "num_frames": source.num_frames,
         "frame_numbers": [source.frame_numbers[0], source.frame_numbers[-1], cfg.stride],
+        "regressor": estimator.regressor.name,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
     seconds: dict[str, float] = defaultdict(float)
     frames = boxes = 0
     started = time.perf_counter()
-    with ResultsWriter(run_dir, header, mot_states=list(cfg.output.mot_states)) as writer:
+    with ResultsWriter(run_dir, header, list(cfg.output.mot_states), BODY_KEYS) as writer:
         clock = time.perf_counter()
         for window in source.windows(cfg.window):
             now = time.perf_counter()
@@ -73,11 +109,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             detections = detector.detect(window)
             clock = time.perf_counter()
             seconds["detect"] += clock - now
-            for frame, frame_detections in zip(window, detections):
+            bodies = estimator.estimate(window, detections)
+            now = time.perf_counter()
+            seconds["regress"] += now - clock
+            clock = now
+            for i, (frame, frame_detections) in enumerate(zip(window, detections)):
                 tracked = tracker.update(frame_detections, frame.index)
                 now = time.perf_counter()
                 seconds["associate"] += now - clock
-                writer.write_frame(frame_record(tracked, frame.time))
+                writer.write_frame(frame_record(tracked, frame.time, bodies.frame_arrays(i, len(frame_detections))))
                 clock = time.perf_counter()
                 seconds["write"] += clock - now
                 frames += 1

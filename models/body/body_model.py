@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import smplx
 import torch
-from smplx.lbs import batch_rodrigues
+from smplx.lbs import batch_rigid_transform, batch_rodrigues
 from smplx.utils import Struct
 
 from models.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
@@ -74,6 +74,10 @@ class BodyModel(torch.nn.Module):
         if uv is not None:
             self.register_buffer("uv_vt", uv.vt)
             self.register_buffer("uv_ft", uv.ft)
+        if not is_smplx:
+            regressor = layer.J_regressor
+            self.register_buffer("rest_joints", regressor @ layer.v_template)
+            self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", regressor, layer.shapedirs))
 
     @property
     def faces(self) -> torch.Tensor:
@@ -127,6 +131,31 @@ class BodyModel(torch.nn.Module):
             output = self.layer(betas=betas, global_orient=global_orient, body_pose=body_pose, transl=transl)
             joints = output.joints[:, : len(SMPL_JOINT_NAMES)]
         return BodyOutput(vertices=output.vertices, joints=joints)
+
+
+    def joints(
+        self,
+        global_orient: torch.Tensor,
+        body_pose: torch.Tensor,
+        betas: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        pose2rot: bool = False,
+    ) -> torch.Tensor:
+        """The 24 posed joints B×24×3, as `forward(...).joints`, without skinning the mesh (a tiny fraction of the
+        cost: joints depend on shape and pose only through the joint regressor and the kinematic chain)."""
+        if self.is_smplx:
+            return self.forward(global_orient, body_pose, betas, transl, pose2rot).joints
+        batch = betas.shape[0]
+        rotations = torch.cat(
+            [
+                _rotation_matrices(global_orient, batch, 1, pose2rot),
+                _rotation_matrices(body_pose, batch, SMPL_BODY_JOINTS, pose2rot),
+            ],
+            dim=1,
+        )
+        rest = self.rest_joints + torch.einsum("bk,jck->bjc", _pad_betas(betas, self.num_betas), self.joint_shapedirs)
+        posed, _ = batch_rigid_transform(rotations, rest, self.layer.parents, dtype=rest.dtype)
+        return posed if transl is None else posed + transl[:, None, :]
 
 
 def _rotation_matrices(pose: torch.Tensor, batch: int, joints: int, pose2rot: bool) -> torch.Tensor:

@@ -20,10 +20,14 @@ AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class Regressor(ABC):
-    """Estimates SMPL parameters and cameras for a batch of person crops."""
+    """Estimates SMPL parameters and cameras for a batch of person crops.
+
+    `needs_pixels` False means the regressor reads only the crop geometry (boxes, centres, sizes), not the image.
+    """
 
     name: str
     crop_spec: CropSpec
+    needs_pixels: bool = True
 
     @abstractmethod
     def predict(self, crops: PersonBatch) -> BodyParams:

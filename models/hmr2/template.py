@@ -38,6 +38,7 @@ class TemplateRegressor(Regressor):
     template's vertex bounding box, in the body model's output frame for `template_pose`) describe the body model."""
 
     name = "template"
+    needs_pixels = False
 
     def __init__(
         self,

@@ -1,0 +1,85 @@
+"""Detections of a window of frames → posed bodies: crops, regressor, body model and projection, batched."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from models.body import BodyModel
+from models.body_params import BodyParams
+from models.camera import project
+from models.crops import make_crops
+from models.detection.base import Detections
+from models.hmr2 import Regressor
+from tracker.io.frames import Frame
+
+
+@dataclass
+class Bodies:
+    """All people of a window, in crop order: parameters and joints in the full-frame camera.
+
+    joints_3d B×24×3 are metres in the camera frame (x right, y down, z forward, cam_t applied); joints_2d B×24×2
+    are frame pixels. frame_ids/det_ids say which frame of the window and which detection. Meshes are posed only
+    by the stages that need them (`BodyModel.forward` on `params`), since skinning costs ten times the joints.
+    """
+
+    params: BodyParams
+    joints_3d: torch.Tensor
+    joints_2d: torch.Tensor
+    frame_ids: np.ndarray
+    det_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def frame_arrays(self, frame: int, count: int) -> dict[str, np.ndarray]:
+        """Per-detection arrays of one window frame (rows in detection order, `count` detections)."""
+        rows = np.flatnonzero(self.frame_ids == frame)
+        order = rows[np.argsort(self.det_ids[rows])]
+        if len(order) != count:
+            raise ValueError(f"Window frame {frame} has {count} detections but {len(order)} bodies.")
+        p = self.params
+        pick = torch.as_tensor(order, dtype=torch.long, device=p.betas.device)
+        as_numpy = lambda t: t[pick].detach().float().cpu().numpy()  # noqa: E731
+        return {
+            "smpl_global_orient": as_numpy(p.global_orient),
+            "smpl_body_pose": as_numpy(p.body_pose),
+            "smpl_betas": as_numpy(p.betas),
+            "cam_t": as_numpy(p.cam_t),
+            "focal_length": as_numpy(p.focal_length),
+            "joints_3d": as_numpy(self.joints_3d),
+            "joints_2d": as_numpy(self.joints_2d),
+            "has_pose": np.full(len(order), p.has_pose),
+        }
+
+
+class BodyEstimator:
+    """Runs a regressor on every detected person of a window and poses the body model with its output."""
+
+    def __init__(self, regressor: Regressor, body_model: BodyModel, device: str | torch.device = "cpu") -> None:
+        self.regressor = regressor
+        self.body_model = body_model.to(device)
+        self.device = torch.device(device)
+
+    @torch.inference_mode()
+    def estimate(self, frames: Sequence[Frame], detections: Sequence[Detections]) -> Bodies:
+        """Bodies for all detections of the window (an empty batch when nobody was detected)."""
+        crops = make_crops(
+            [f.image for f in frames],
+            [d.boxes for d in detections],
+            spec=self.regressor.crop_spec,
+            device=self.device,
+            pixels=self.regressor.needs_pixels,
+        )
+        params = self.regressor.predict(crops)
+        joints = self.body_model.joints(params.global_orient, params.body_pose, params.betas, transl=params.cam_t)
+        joints_2d = project(joints, torch.zeros_like(params.cam_t), params.focal_length, params.image_size)
+        return Bodies(
+            params=params,
+            joints_3d=joints,
+            joints_2d=joints_2d,
+            frame_ids=crops.frame_ids.cpu().numpy(),
+            det_ids=crops.det_ids.cpu().numpy(),
+        )
