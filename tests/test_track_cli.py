@@ -83,3 +83,21 @@ def test_unwritable_output_folder(tmp_path):
     blocker.write_text("not a folder")
     result = track(run_dir=blocker / "run")
     assert_rejected(result, blocker / "run", str(blocker / "run"))
+
+
+def test_hmr2_without_checkpoint_says_where_to_get_it(tmp_path):
+    result = track("regressor=hmr2", run_dir=tmp_path / "run")
+    assert_rejected(result, tmp_path / "run", "regressor.checkpoint", "4D-Humans")
+
+
+@needs_pets
+def test_small_hmr2_runs_end_to_end(tmp_path):
+    result = track(
+        f"video={PETS}", "end=3", "regressor=hmr2", "regressor.preset=small", "regressor.random_weights=true",
+        run_dir=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    results = load_results(tmp_path)
+    assert results.header["regressor"] == "hmr2"
+    record = next(iter(results.frames()))
+    assert record["smpl_body_pose"].shape[1:] == (23, 3, 3) and record["has_pose"].all()
