@@ -1,18 +1,19 @@
-"""Hungarian assignment with a gate: pairs whose cost exceeds `max_cost` are never matched."""
+"""Hungarian assignment with a gate: pairs whose cost exceeds `max_cost` (or is infinite) are never matched."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def assign(cost: np.ndarray, max_cost: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def assign(cost: np.ndarray, max_cost: float = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Minimum-cost matching of rows to columns; returns (matches K×2, unmatched rows, unmatched cols)."""
     rows, cols = cost.shape
-    if rows == 0 or cols == 0:
+    feasible = np.isfinite(cost) & (cost <= max_cost)
+    if not feasible.any():
         return np.zeros((0, 2), np.int64), np.arange(rows), np.arange(cols)
-    gated = np.where(np.isfinite(cost) & (cost <= max_cost), cost, max_cost + 1.0)
-    r, c = linear_sum_assignment(gated)
-    ok = gated[r, c] <= max_cost
+    blocked = 2 * np.abs(cost[feasible]).max() + 1.0
+    r, c = linear_sum_assignment(np.where(feasible, cost, blocked))
+    ok = feasible[r, c]
     matches = np.stack([r[ok], c[ok]], axis=1).astype(np.int64)
     return (
         matches,

@@ -18,6 +18,7 @@ from models.body_estimation import BodyEstimator
 from models.detection.base import Detector
 from models.hmr2 import Regressor
 from tracker.errors import InputError
+from tracker.features import detection_cues
 from tracker.io import ResultsWriter, open_source
 from tracker.tracker import TrackedFrame, Tracker
 
@@ -114,10 +115,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             seconds["regress"] += now - clock
             clock = now
             for i, (frame, frame_detections) in enumerate(zip(window, detections)):
-                tracked = tracker.update(frame_detections, frame.index)
+                body_arrays = bodies.frame_arrays(i, len(frame_detections))
+                cues = detection_cues(frame_detections, (frame.width, frame.height), body_arrays)
+                tracked = tracker.update(frame_detections, frame.index, cues)
                 now = time.perf_counter()
                 seconds["associate"] += now - clock
-                writer.write_frame(frame_record(tracked, frame.time, bodies.frame_arrays(i, len(frame_detections))))
+                writer.write_frame(frame_record(tracked, frame.time, body_arrays))
                 clock = time.perf_counter()
                 seconds["write"] += clock - now
                 frames += 1

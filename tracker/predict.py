@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 _DIM = 4
 
@@ -79,3 +80,33 @@ def _diag(values: np.ndarray) -> np.ndarray:
     idx = np.arange(values.shape[-1])
     out[:, idx, idx] = values
     return out
+
+
+def linear_forecast(
+    times: np.ndarray, values: np.ndarray, valid: np.ndarray, target: np.ndarray, ridge: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """PHALP's location forecast, for T tracks at once: a ridge-regularised line through each track's recent
+    observations (times T×H, values T×H×C, valid T×H) evaluated at `target` (T,), with its 95% prediction interval.
+
+    `ridge` (C,) penalises each coordinate's slope (as scikit-learn's Ridge with an intercept does). Tracks with
+    fewer than three distinct observations get an infinite interval: their uncertainty is unknown.
+    """
+    weight = valid.astype(np.float64)
+    count = weight.sum(axis=1)
+    safe = np.maximum(count, 1)
+    t_mean = (weight * times).sum(axis=1) / safe
+    dt = np.where(valid, times - t_mean[:, None], 0.0)
+    v_mean = (weight[..., None] * values).sum(axis=1) / safe[:, None]
+    dv = np.where(valid[..., None], values - v_mean[:, None, :], 0.0)
+    spread = (dt**2).sum(axis=1)
+    slope = (dt[..., None] * dv).sum(axis=1) / (spread[:, None] + ridge[None, :])
+    step = (target - t_mean)[:, None]
+    prediction = v_mean + slope * step
+    residual = np.where(valid[..., None], dv - slope[:, None, :] * dt[..., None], 0.0)
+    dof = count - 2
+    known = (dof > 0) & (spread > 0)
+    s_err = np.sqrt((residual**2).sum(axis=1) / np.maximum(dof, 1)[:, None])
+    quantile = stats.t.ppf(0.975, np.maximum(dof, 1))[:, None]
+    leverage = np.sqrt(1 + 1 / safe[:, None] + step**2 / np.where(spread > 0, spread, 1.0)[:, None])
+    interval = np.where(known[:, None], quantile * s_err * leverage, np.inf)
+    return prediction, interval

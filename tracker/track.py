@@ -6,6 +6,8 @@ from enum import Enum
 
 import numpy as np
 
+from tracker.features import CueHistory
+
 
 class TrackState(str, Enum):
     """Lifecycle stage of a track; the value is what results files store."""
@@ -27,6 +29,15 @@ class Track:
     state: TrackState = TrackState.TENTATIVE
     hits: int = 1
     frames_since_update: int = 0
+    history: CueHistory | None = None
+    pose: np.ndarray | None = None
+
+    def observe(self, frame: int, cues: dict[str, np.ndarray | None]) -> None:
+        """Records a matched detection's cues: its position and depth for the forecast, its pose if it has one."""
+        depth = cues["log_depth"]
+        self.history.push(frame, cues["point"], np.nan if depth is None else float(depth))
+        if cues["pose"] is not None and np.isfinite(cues["pose"]).all():
+            self.pose = cues["pose"]
 
     def mark_hit(self, mean: np.ndarray, cov: np.ndarray, score: float, n_init: int) -> None:
         """Matched this frame: take the corrected state; confirm once it has `n_init` hits."""

@@ -7,9 +7,10 @@ import numpy as np
 
 from models.detection.base import Detections, ScoreThresholds
 from tracker.assign import assign
-from tracker.cost import location_cost
+from tracker.cost import PhalpCost, location_cost
 from tracker.errors import InputError
-from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy
+from tracker.features import Cues, CueHistory, TrackCues
+from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy, linear_forecast
 from tracker.track import Track, TrackState
 
 
@@ -47,6 +48,9 @@ class Tracker:
         measurement_noise: float = 0.05,
         position_noise: float = 0.05,
         velocity_noise: float = 1 / 160,
+        cost: PhalpCost | None = None,
+        history: int = 7,
+        forecast_ridge: tuple[float, float, float] = (1.2, 2.0, 5.0),
     ) -> None:
         _check_number("tracker.n_init", n_init, int, 1)
         _check_number("tracker.max_age", max_age, int, 0)
@@ -58,27 +62,33 @@ class Tracker:
         self.n_init, self.max_age = n_init, max_age
         self.max_cost, self.max_cost_low, self.max_cost_tentative = max_cost, max_cost_low, max_cost_tentative
         self.kalman = BoxKalmanFilter(measurement_noise, position_noise, velocity_noise)
+        self.cost = cost
+        self.history = history
+        self.forecast_ridge = np.asarray(forecast_ridge, dtype=np.float64)
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, detections: Detections, frame: int) -> TrackedFrame:
-        """Advance all tracks by one frame given its detections; returns every live track."""
+    def update(self, detections: Detections, frame: int, cues: Cues | None = None) -> TrackedFrame:
+        """Advance all tracks by one frame given its detections (and their cues, which the first stage weighs
+        with PHALP's cost when one is configured); returns every live track."""
         self._predict()
+        iou = self._iou_cost(detections)
+        first = iou if self.cost is None or cues is None else self._phalp_cost(detections, cues, frame, iou)
         scores, thresholds = detections.scores, self.thresholds
         high = np.flatnonzero(scores >= thresholds.high)
         low = np.flatnonzero((scores >= thresholds.low) & (scores < thresholds.high))
         matched_det = np.full(len(self.tracks), -1, dtype=np.int64)
 
         active = [i for i, t in enumerate(self.tracks) if t.state is not TrackState.TENTATIVE]
-        high_left = self._match(active, high, detections, self.max_cost, matched_det)
+        high_left = self._match(active, high, first, matched_det)
         confirmed_left = [i for i in active if matched_det[i] < 0 and self.tracks[i].state is TrackState.CONFIRMED]
-        self._match(confirmed_left, low, detections, self.max_cost_low, matched_det)
+        self._match(confirmed_left, low, self._gated(iou, self.max_cost_low), matched_det)
         tentative = [i for i, t in enumerate(self.tracks) if t.state is TrackState.TENTATIVE]
-        high_left = self._match(tentative, high_left, detections, self.max_cost_tentative, matched_det)
+        high_left = self._match(tentative, high_left, self._gated(iou, self.max_cost_tentative), matched_det)
 
-        kept = self._apply(matched_det, detections)
+        kept = self._apply(matched_det, detections, frame, cues)
         new = high_left[scores[high_left] >= thresholds.new_track]
-        self._start_tracks(detections, new)
+        self._start_tracks(detections, new, frame, cues)
         return self._snapshot(frame, np.concatenate([matched_det[kept], new]))
 
     def _predict(self) -> None:
@@ -91,19 +101,54 @@ class Tracker:
             track.mean, track.cov = m, c
             track.frames_since_update += 1
 
-    def _match(
-        self, track_rows: list[int], det_rows: np.ndarray, detections: Detections, max_cost: float, out: np.ndarray
-    ) -> np.ndarray:
-        """Assigns `det_rows` to `track_rows` (writing into `out`); returns the detection rows left unmatched."""
+    def _iou_cost(self, detections: Detections) -> np.ndarray:
+        """1 − IoU of every track's predicted box with every detection (T×D), gated at `max_cost`."""
+        if not self.tracks:
+            return np.zeros((0, len(detections)))
+        predicted = cxcywh_to_xyxy(np.stack([t.mean[:4] for t in self.tracks]))
+        return self._gated(location_cost(predicted, detections.boxes), self.max_cost)
+
+    def _phalp_cost(self, detections: Detections, cues: Cues, frame: int, iou: np.ndarray) -> np.ndarray:
+        """log of PHALP's cost for every track and detection (T×D), among the pairs the motion gate (`iou`,
+        the Kalman box overlap) allows and gated again at log(cost.max_cost): motion rules out the impossible,
+        PHALP's cues rank what is left."""
+        if not self.tracks:
+            return np.zeros((0, len(detections)))
+        cost = self.cost(self._forecast(frame), cues, None)
+        return np.where(np.isfinite(iou) & (cost <= self.cost.max_cost), np.log(cost), np.inf)
+
+    @staticmethod
+    def _gated(cost: np.ndarray, max_cost: float) -> np.ndarray:
+        return np.where(cost <= max_cost, cost, np.inf)
+
+    def _forecast(self, frame: int) -> TrackCues:
+        """Every track's forecast position and depth at `frame` (PHALP's linear forecast), last pose."""
+        histories = [t.history for t in self.tracks]
+        values = np.stack([h.values for h in histories])
+        prediction, interval = linear_forecast(
+            np.stack([h.times for h in histories]),
+            values,
+            np.stack([h.valid for h in histories]),
+            np.full(len(histories), float(frame)),
+            self.forecast_ridge,
+        )
+        poses = [t.pose for t in self.tracks]
+        pose = None
+        if any(p is not None for p in poses):
+            size = next(len(p) for p in poses if p is not None)
+            pose = np.stack([np.full(size, np.nan) if p is None else p for p in poses])
+        return TrackCues(prediction[:, :2], interval[:, :2], prediction[:, 2], interval[:, 2], pose=pose)
+
+    def _match(self, track_rows: list[int], det_rows: np.ndarray, cost: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Assigns `det_rows` to `track_rows` on the rows/columns of a gated cost (inf = never), writing into
+        `out`; returns the detection rows left unmatched."""
         if not track_rows or len(det_rows) == 0:
             return det_rows
-        predicted = cxcywh_to_xyxy(np.stack([self.tracks[i].mean[:4] for i in track_rows]))
-        cost = location_cost(predicted, detections.boxes[det_rows])
-        matches, _, unmatched = assign(cost, max_cost)
+        matches, _, unmatched = assign(cost[np.ix_(track_rows, det_rows)])
         out[np.asarray(track_rows)[matches[:, 0]]] = det_rows[matches[:, 1]]
         return det_rows[unmatched]
 
-    def _apply(self, matched_det: np.ndarray, detections: Detections) -> np.ndarray:
+    def _apply(self, matched_det: np.ndarray, detections: Detections, frame: int, cues: Cues | None) -> np.ndarray:
         """Updates matched tracks, ages the others, drops the deleted; returns the mask of tracks kept."""
         hit = np.flatnonzero(matched_det >= 0)
         if len(hit):
@@ -112,19 +157,25 @@ class Tracker:
                 np.stack([self.tracks[i].mean for i in hit]), np.stack([self.tracks[i].cov for i in hit]), boxes
             )
             for row, i in enumerate(hit):
-                self.tracks[i].mark_hit(mean[row], cov[row], float(detections.scores[matched_det[i]]), self.n_init)
+                track, det = self.tracks[i], matched_det[i]
+                track.mark_hit(mean[row], cov[row], float(detections.scores[det]), self.n_init)
+                if cues is not None:
+                    track.observe(frame, cues.row(det))
         for i in np.flatnonzero(matched_det < 0):
             self.tracks[i].mark_missed(self.max_age)
         kept = np.array([t.state is not TrackState.DELETED for t in self.tracks], dtype=bool)
         self.tracks = [t for t, k in zip(self.tracks, kept) if k]
         return kept
 
-    def _start_tracks(self, detections: Detections, rows: np.ndarray) -> None:
+    def _start_tracks(self, detections: Detections, rows: np.ndarray, frame: int, cues: Cues | None) -> None:
         if len(rows) == 0:
             return
         mean, cov = self.kalman.initiate(detections.boxes[rows])
         for m, c, row in zip(mean, cov, rows):
-            self.tracks.append(Track(self._next_id, m, c, float(detections.scores[row])))
+            track = Track(self._next_id, m, c, float(detections.scores[row]), history=CueHistory.empty(self.history))
+            if cues is not None:
+                track.observe(frame, cues.row(row))
+            self.tracks.append(track)
             self._next_id += 1
 
     def _snapshot(self, frame: int, det_index: np.ndarray) -> TrackedFrame:

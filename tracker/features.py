@@ -1,0 +1,95 @@
+"""What the association knows of each detection (cues) and of each track's past (histories)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.detection.base import Detections
+
+PELVIS = 0
+
+
+@dataclass
+class Cues:
+    """Per-detection cues (N rows). `point`: the person's image position (projected pelvis, else the box centre)
+    divided by the frame's longer side; `log_depth`: log of the camera distance in metres; `pose`: PHALP's pose
+    vector (root and joint rotation matrices and betas, 226 values); `appearance`: an embedding. Any cue but
+    `point` may be None (no stage produced it) or hold NaN rows (not available for that detection)."""
+
+    point: np.ndarray
+    log_depth: np.ndarray | None = None
+    pose: np.ndarray | None = None
+    appearance: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.point)
+
+    def row(self, i: int) -> dict[str, np.ndarray | None]:
+        """The cues of detection i, by name."""
+        return {name: None if value is None else value[i] for name, value in vars(self).items()}
+
+
+def detection_cues(
+    detections: Detections,
+    image_size: tuple[int, int],
+    bodies: dict[str, np.ndarray] | None = None,
+    appearance: np.ndarray | None = None,
+) -> Cues:
+    """Cues of one frame's detections from their boxes, their bodies (per-detection arrays as written to the
+    results: joints_2d, cam_t, smpl_*; has_pose) and their appearance embeddings; `image_size` is (width, height)."""
+    scale = float(max(image_size))
+    boxes = detections.boxes
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    if bodies is None or len(detections) == 0:
+        return Cues(point=centre / scale, appearance=appearance)
+    point = np.where(np.isfinite(bodies["joints_2d"][:, PELVIS]), bodies["joints_2d"][:, PELVIS], centre) / scale
+    depth = bodies["cam_t"][:, 2]
+    log_depth = np.where(depth > 0, np.log(np.maximum(depth, 1e-6)), np.nan)
+    pose = None
+    if bodies["has_pose"].any():
+        pose = np.concatenate(
+            [
+                bodies["smpl_global_orient"].reshape(len(detections), -1),
+                bodies["smpl_body_pose"].reshape(len(detections), -1),
+                bodies["smpl_betas"],
+            ],
+            axis=1,
+        )
+        pose[~bodies["has_pose"]] = np.nan
+    return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance)
+
+
+@dataclass
+class CueHistory:
+    """A track's last `size` observations of position and log-depth, for PHALP's linear forecast."""
+
+    times: np.ndarray
+    values: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def empty(cls, size: int) -> "CueHistory":
+        return cls(np.zeros(size), np.zeros((size, 3)), np.zeros(size, dtype=bool))
+
+    def push(self, time: float, point: np.ndarray, log_depth: float) -> None:
+        """Appends an observation, forgetting the oldest."""
+        self.times = np.roll(self.times, -1)
+        self.values = np.roll(self.values, -1, axis=0)
+        self.valid = np.roll(self.valid, -1)
+        self.times[-1] = time
+        self.values[-1] = (point[0], point[1], log_depth)
+        self.valid[-1] = True
+
+
+@dataclass
+class TrackCues:
+    """Per-track predictions for the current frame (T rows): forecast `point` (T×2) and `log_depth` (T,) with
+    their 95% prediction intervals, and the track's last `pose` / `appearance` (None when no track has one)."""
+
+    point: np.ndarray
+    point_interval: np.ndarray
+    log_depth: np.ndarray
+    depth_interval: np.ndarray
+    pose: np.ndarray | None = None
+    appearance: np.ndarray | None = None
