@@ -10,7 +10,7 @@ import torch
 from models.body import BodyModel
 from models.body_params import BodyParams
 from models.camera import project
-from models.crops import make_crops
+from models.crops import PersonBatch, make_crops
 from models.detection.base import Detections
 from models.hmr2 import Regressor
 from tracker.io.frames import Frame
@@ -21,10 +21,12 @@ class Bodies:
     """All people of a window, in crop order: parameters and joints in the full-frame camera.
 
     joints_3d B×24×3 are metres in the camera frame (x right, y down, z forward, cam_t applied); joints_2d B×24×2
-    are frame pixels. frame_ids/det_ids say which frame of the window and which detection. Meshes are posed only
-    by the stages that need them (`BodyModel.forward` on `params`), since skinning costs ten times the joints.
+    are frame pixels. frame_ids/det_ids say which frame of the window and which detection; `people` holds the
+    crops (with pixels only when asked for). Meshes are posed only by the stages that need them
+    (`BodyModel.forward` on `params`), since skinning costs ten times the joints.
     """
 
+    people: PersonBatch
     params: BodyParams
     joints_3d: torch.Tensor
     joints_2d: torch.Tensor
@@ -34,10 +36,14 @@ class Bodies:
     def __len__(self) -> int:
         return len(self.params)
 
+    def frame_rows(self, frame: int) -> np.ndarray:
+        """Rows of the batch that belong to one window frame, in detection order."""
+        rows = np.flatnonzero(self.frame_ids == frame)
+        return rows[np.argsort(self.det_ids[rows])]
+
     def frame_arrays(self, frame: int, count: int) -> dict[str, np.ndarray]:
         """Per-detection arrays of one window frame (rows in detection order, `count` detections)."""
-        rows = np.flatnonzero(self.frame_ids == frame)
-        order = rows[np.argsort(self.det_ids[rows])]
+        order = self.frame_rows(frame)
         if len(order) != count:
             raise ValueError(f"Window frame {frame} has {count} detections but {len(order)} bodies.")
         p = self.params
@@ -56,12 +62,18 @@ class Bodies:
 
 
 class BodyEstimator:
-    """Runs a regressor on every detected person of a window and poses the body model with its output."""
+    """Runs a regressor on every detected person of a window and poses the body model with its output.
 
-    def __init__(self, regressor: Regressor, body_model: BodyModel, device: str | torch.device = "cpu") -> None:
+    `pixels` keeps image crops even when the regressor needs none (for the texture stage).
+    """
+
+    def __init__(
+        self, regressor: Regressor, body_model: BodyModel, device: str | torch.device = "cpu", pixels: bool = False
+    ) -> None:
         self.regressor = regressor
         self.body_model = body_model.to(device)
         self.device = torch.device(device)
+        self.pixels = pixels or regressor.needs_pixels
 
     @torch.inference_mode()
     def estimate(self, frames: Sequence[Frame], detections: Sequence[Detections]) -> Bodies:
@@ -71,12 +83,13 @@ class BodyEstimator:
             [d.boxes for d in detections],
             spec=self.regressor.crop_spec,
             device=self.device,
-            pixels=self.regressor.needs_pixels,
+            pixels=self.pixels,
         )
         params = self.regressor.predict(crops)
         joints = self.body_model.joints(params.global_orient, params.body_pose, params.betas, transl=params.cam_t)
         joints_2d = project(joints, torch.zeros_like(params.cam_t), params.focal_length, params.image_size)
         return Bodies(
+            people=crops,
             params=params,
             joints_3d=joints,
             joints_2d=joints_2d,

@@ -101,3 +101,12 @@ def test_small_hmr2_runs_end_to_end(tmp_path):
     assert results.header["regressor"] == "hmr2"
     record = next(iter(results.frames()))
     assert record["smpl_body_pose"].shape[1:] == (23, 3, 3) and record["has_pose"].all()
+
+
+@needs_pets
+def test_phalp_cost_with_appearance_runs_end_to_end(tmp_path):
+    result = track(f"video={PETS}", "end=6", "tracker=phalp", "appearance=colour", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = (tmp_path / "summary.json").read_text()
+    assert '"texture"' in summary
+    assert sum(len(r["track_ids"]) for r in load_results(tmp_path).frames()) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from models.detection.base import Detections
 
@@ -15,12 +16,14 @@ class Cues:
     """Per-detection cues (N rows). `point`: the person's image position (projected pelvis, else the box centre)
     divided by the frame's longer side; `log_depth`: log of the camera distance in metres; `pose`: PHALP's pose
     vector (root and joint rotation matrices and betas, 226 values); `appearance`: an embedding. Any cue but
-    `point` may be None (no stage produced it) or hold NaN rows (not available for that detection)."""
+    `point` may be None (no stage produced it) or hold NaN rows (not available for that detection). `texture`
+    (N×4×S×S tensor) is the sampled UV texture behind `appearance` (N×E tensor), kept for the tracks' memories."""
 
     point: np.ndarray
     log_depth: np.ndarray | None = None
     pose: np.ndarray | None = None
-    appearance: np.ndarray | None = None
+    appearance: torch.Tensor | None = None
+    texture: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.point)
@@ -34,15 +37,17 @@ def detection_cues(
     detections: Detections,
     image_size: tuple[int, int],
     bodies: dict[str, np.ndarray] | None = None,
-    appearance: np.ndarray | None = None,
+    appearance: torch.Tensor | None = None,
+    texture: torch.Tensor | None = None,
 ) -> Cues:
     """Cues of one frame's detections from their boxes, their bodies (per-detection arrays as written to the
-    results: joints_2d, cam_t, smpl_*; has_pose) and their appearance embeddings; `image_size` is (width, height)."""
+    results: joints_2d, cam_t, smpl_*; has_pose) and their textures and appearance embeddings (rows in detection
+    order); `image_size` is (width, height)."""
     scale = float(max(image_size))
     boxes = detections.boxes
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     if bodies is None or len(detections) == 0:
-        return Cues(point=centre / scale, appearance=appearance)
+        return Cues(point=centre / scale, appearance=appearance, texture=texture)
     point = np.where(np.isfinite(bodies["joints_2d"][:, PELVIS]), bodies["joints_2d"][:, PELVIS], centre) / scale
     depth = bodies["cam_t"][:, 2]
     log_depth = np.where(depth > 0, np.log(np.maximum(depth, 1e-6)), np.nan)
@@ -57,7 +62,7 @@ def detection_cues(
             axis=1,
         )
         pose[~bodies["has_pose"]] = np.nan
-    return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance)
+    return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance, texture=texture)
 
 
 @dataclass
@@ -85,11 +90,11 @@ class CueHistory:
 @dataclass
 class TrackCues:
     """Per-track predictions for the current frame (T rows): forecast `point` (T×2) and `log_depth` (T,) with
-    their 95% prediction intervals, and the track's last `pose` / `appearance` (None when no track has one)."""
+    their 95% prediction intervals, and the track's last `pose` (None when no track has one). Appearance is
+    compared by the tracks' texture memories (tracker.appearance)."""
 
     point: np.ndarray
     point_interval: np.ndarray
     log_depth: np.ndarray
     depth_interval: np.ndarray
     pose: np.ndarray | None = None
-    appearance: np.ndarray | None = None

@@ -9,14 +9,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
 from models.body_estimation import BodyEstimator
 from models.detection.base import Detector
 from models.hmr2 import Regressor
+from models.texture.sampler import TextureSampler
+from tracker.appearance import AppearanceMemory
 from tracker.errors import InputError
 from tracker.features import detection_cues
 from tracker.io import ResultsWriter, open_source
@@ -80,13 +84,30 @@ def build(node: DictConfig, **kwargs: object) -> object:
         raise
 
 
+def build_appearance(cfg: DictConfig, body_model: BodyModel, regressor: Regressor) -> AppearanceStage | None:
+    """The texture + appearance stage when `appearance=` selects an encoder, else None."""
+    if cfg.get("appearance") is None:
+        return None
+    sampler = TextureSampler(
+        body_model,
+        build(cfg.texture.rasterizer),
+        uv_size=cfg.texture.uv_size,
+        depth_tolerance=cfg.texture.depth_tolerance,
+    )
+    encoder = build(cfg.appearance.encoder)(body_model=body_model)
+    return AppearanceStage(body_model, sampler, encoder, regressor.crop_spec)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json)."""
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
     detector: Detector = build(cfg.detector)
-    tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds)
     body_model: BodyModel = build(cfg.body)
-    estimator = BodyEstimator(build_regressor(cfg, body_model), body_model, cfg.device)
+    regressor = build_regressor(cfg, body_model)
+    appearance = build_appearance(cfg, body_model, regressor)
+    estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=appearance is not None)
+    memory = None if appearance is None else AppearanceMemory(appearance.encoder, cfg.appearance.memory_blend_rate)
+    tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
     header = {
         "video": str(source.path),
         "name": source.name,
@@ -114,9 +135,22 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
             now = time.perf_counter()
             seconds["regress"] += now - clock
             clock = now
+            textures = embeddings = None
+            if appearance is not None and len(bodies):
+                textures, embeddings = appearance.run(bodies)
+                now = time.perf_counter()
+                seconds["texture"] += now - clock
+                clock = now
             for i, (frame, frame_detections) in enumerate(zip(window, detections)):
                 body_arrays = bodies.frame_arrays(i, len(frame_detections))
-                cues = detection_cues(frame_detections, (frame.width, frame.height), body_arrays)
+                rows = torch.as_tensor(bodies.frame_rows(i))
+                cues = detection_cues(
+                    frame_detections,
+                    (frame.width, frame.height),
+                    body_arrays,
+                    appearance=None if embeddings is None else embeddings[rows],
+                    texture=None if textures is None else textures[rows],
+                )
                 tracked = tracker.update(frame_detections, frame.index, cues)
                 now = time.perf_counter()
                 seconds["associate"] += now - clock

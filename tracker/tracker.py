@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from models.detection.base import Detections, ScoreThresholds
+from tracker.appearance import AppearanceMemory
 from tracker.assign import assign
 from tracker.cost import PhalpCost, location_cost
 from tracker.errors import InputError
@@ -49,6 +51,7 @@ class Tracker:
         position_noise: float = 0.05,
         velocity_noise: float = 1 / 160,
         cost: PhalpCost | None = None,
+        appearance: AppearanceMemory | None = None,
         history: int = 7,
         forecast_ridge: tuple[float, float, float] = (1.2, 2.0, 5.0),
     ) -> None:
@@ -63,6 +66,7 @@ class Tracker:
         self.max_cost, self.max_cost_low, self.max_cost_tentative = max_cost, max_cost_low, max_cost_tentative
         self.kalman = BoxKalmanFilter(measurement_noise, position_noise, velocity_noise)
         self.cost = cost
+        self.appearance = appearance
         self.history = history
         self.forecast_ridge = np.asarray(forecast_ridge, dtype=np.float64)
         self.tracks: list[Track] = []
@@ -114,7 +118,10 @@ class Tracker:
         PHALP's cues rank what is left."""
         if not self.tracks:
             return np.zeros((0, len(detections)))
-        cost = self.cost(self._forecast(frame), cues, None)
+        appearance = None
+        if self.appearance is not None and cues.appearance is not None:
+            appearance = self.appearance.distance([t.track_id for t in self.tracks], cues.appearance)
+        cost = self.cost(self._forecast(frame), cues, appearance)
         return np.where(np.isfinite(iou) & (cost <= self.cost.max_cost), np.log(cost), np.inf)
 
     @staticmethod
@@ -151,6 +158,7 @@ class Tracker:
     def _apply(self, matched_det: np.ndarray, detections: Detections, frame: int, cues: Cues | None) -> np.ndarray:
         """Updates matched tracks, ages the others, drops the deleted; returns the mask of tracks kept."""
         hit = np.flatnonzero(matched_det >= 0)
+        hit_ids = [self.tracks[i].track_id for i in hit]
         if len(hit):
             boxes = detections.boxes[matched_det[hit]]
             mean, cov = self.kalman.update(
@@ -165,6 +173,10 @@ class Tracker:
             self.tracks[i].mark_missed(self.max_age)
         kept = np.array([t.state is not TrackState.DELETED for t in self.tracks], dtype=bool)
         self.tracks = [t for t, k in zip(self.tracks, kept) if k]
+        if self.appearance is not None:
+            self.appearance.keep([t.track_id for t in self.tracks])
+            if cues is not None and cues.texture is not None:
+                self.appearance.observe(hit_ids, cues.texture[torch.as_tensor(matched_det[hit])])
         return kept
 
     def _start_tracks(self, detections: Detections, rows: np.ndarray, frame: int, cues: Cues | None) -> None:
@@ -177,6 +189,8 @@ class Tracker:
                 track.observe(frame, cues.row(row))
             self.tracks.append(track)
             self._next_id += 1
+        if self.appearance is not None and cues is not None and cues.texture is not None:
+            self.appearance.observe([t.track_id for t in self.tracks[-len(rows) :]], cues.texture[torch.as_tensor(rows)])
 
     def _snapshot(self, frame: int, det_index: np.ndarray) -> TrackedFrame:
         tracks = self.tracks

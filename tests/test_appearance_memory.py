@@ -1,0 +1,48 @@
+"""Per-track texture memories: PHALP's blending per track, embeddings refreshed, deleted tracks forgotten."""
+import numpy as np
+import torch
+
+from models.appearance import AppearanceEncoder
+from tracker.appearance import AppearanceMemory
+
+
+class MeanColour(AppearanceEncoder):
+    """Mean RGB of visible texels: enough to see what the memory holds."""
+
+    def encode(self, textures: torch.Tensor) -> torch.Tensor:
+        visible = textures[:, 3:]
+        return (textures[:, :3] * visible).sum(dim=(2, 3)) / visible.sum(dim=(2, 3)).clamp(min=1)
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(a, b)
+
+
+def texture(rgb: tuple[float, float, float], visible: bool = True) -> torch.Tensor:
+    out = torch.zeros(4, 4, 4)
+    out[:3] = torch.tensor(rgb)[:, None, None]
+    out[3] = float(visible)
+    return out
+
+
+def test_blends_known_tracks_and_copies_new_ones():
+    memory = AppearanceMemory(MeanColour(), blend_rate=0.25)
+    memory.observe([1, 2], torch.stack([texture((1, 0, 0)), texture((0, 1, 0))]))
+    memory.observe([1], texture((0, 0, 1))[None])
+    distances = memory.distance([1, 2, 3], torch.tensor([[0.75, 0.0, 0.25], [0.0, 1.0, 0.0]]))
+    assert distances[0, 0] < 1e-6 and distances[1, 1] < 1e-6
+    assert np.isnan(distances[2]).all()
+
+
+def test_invisible_new_texture_leaves_memory_unchanged():
+    memory = AppearanceMemory(MeanColour(), blend_rate=0.5)
+    memory.observe([4], texture((1, 1, 1))[None])
+    memory.observe([4], texture((0, 0, 0), visible=False)[None])
+    assert memory.distance([4], torch.tensor([[1.0, 1.0, 1.0]]))[0, 0] < 1e-6
+
+
+def test_keep_forgets_deleted_tracks():
+    memory = AppearanceMemory(MeanColour(), blend_rate=0.5)
+    memory.observe([1, 2], torch.stack([texture((1, 0, 0)), texture((0, 1, 0))]))
+    memory.keep([2])
+    distances = memory.distance([1, 2], torch.tensor([[0.0, 1.0, 0.0]]))
+    assert np.isnan(distances[0, 0]) and distances[1, 0] < 1e-6
