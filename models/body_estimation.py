@@ -48,7 +48,11 @@ class Bodies:
             raise ValueError(f"Window frame {frame} has {count} detections but {len(order)} bodies.")
         p = self.params
         pick = torch.as_tensor(order, dtype=torch.long, device=p.betas.device)
-        as_numpy = lambda t: t[pick].detach().float().cpu().numpy()  # noqa: E731
+        def as_numpy(t: torch.Tensor) -> np.ndarray:
+            picked = t[pick].detach().cpu()
+            return picked.numpy() if picked.dtype == torch.bool else picked.float().numpy()
+
+        reliable = as_numpy(p.extras["reliable"]) if "reliable" in p.extras else np.ones(len(order), dtype=bool)
         return {
             "smpl_global_orient": as_numpy(p.global_orient),
             "smpl_body_pose": as_numpy(p.body_pose),
@@ -57,12 +61,15 @@ class Bodies:
             "focal_length": as_numpy(p.focal_length),
             "joints_3d": as_numpy(self.joints_3d),
             "joints_2d": as_numpy(self.joints_2d),
-            "has_pose": np.full(len(order), p.has_pose),
+            "has_pose": np.full(len(order), p.has_pose) & reliable,
+            **{key: as_numpy(value) for key, value in p.extras.items()},
         }
 
 
 class BodyEstimator:
     """Runs a regressor on every detected person of a window and poses the body model with its output.
+
+    Runs under no_grad rather than inference mode: fitting regressors optimise with gradients of their own.
 
     `pixels` keeps image crops even when the regressor needs none (for the texture stage).
     """
@@ -75,7 +82,7 @@ class BodyEstimator:
         self.device = torch.device(device)
         self.pixels = pixels or regressor.needs_pixels
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def estimate(self, frames: Sequence[Frame], detections: Sequence[Detections]) -> Bodies:
         """Bodies for all detections of the window (an empty batch when nobody was detected)."""
         crops = make_crops(
@@ -85,7 +92,7 @@ class BodyEstimator:
             device=self.device,
             pixels=self.pixels,
         )
-        params = self.regressor.predict(crops)
+        params = self.regressor.predict(crops, [f.image for f in frames])
         joints = self.body_model.joints(params.global_orient, params.body_pose, params.betas, transl=params.cam_t)
         joints_2d = project(joints, torch.zeros_like(params.cam_t), params.focal_length, params.image_size)
         return Bodies(

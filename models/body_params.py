@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
@@ -22,6 +22,8 @@ class BodyParams:
       focal·(X + cam_t)_xy / (X + cam_t)_z + image_size / 2 pixels.
     - `focal_length` B pixels, `image_size` B×2 (width, height) pixels of the frame.
     - `has_pose` False when the parameters are a placeholder (template regressor), not an estimate from the image.
+    - `extras` per-person tensors (first dimension B) a regressor adds, e.g. landmarks and a `reliable` flag
+      (False where a placeholder body replaced an untrustworthy estimate).
     """
 
     global_orient: torch.Tensor
@@ -32,23 +34,26 @@ class BodyParams:
     focal_length: torch.Tensor
     image_size: torch.Tensor
     has_pose: bool
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.betas.shape[0])
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The tensor fields by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "has_pose"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("has_pose", "extras")}
 
     def to(self, device: torch.device | str) -> BodyParams:
         """A copy with every tensor on `device`."""
-        return replace(self, **{name: value.to(device) for name, value in self.tensors().items()})
+        moved = {name: value.to(device) for name, value in self.tensors().items()}
+        return replace(self, **moved, extras={k: v.to(device) for k, v in self.extras.items()})
 
     def index(self, i: int | slice | torch.Tensor) -> BodyParams:
         """The people selected by an int, slice, index tensor or boolean mask; an int keeps a batch of one."""
         if isinstance(i, int):
             i = slice(i, i + 1 if i != -1 else None)
-        return replace(self, **{name: value[i] for name, value in self.tensors().items()})
+        picked = {name: value[i] for name, value in self.tensors().items()}
+        return replace(self, **picked, extras={k: v[i] for k, v in self.extras.items()})
 
     @classmethod
     def cat(cls, parts: list[BodyParams]) -> BodyParams:
@@ -56,4 +61,7 @@ class BodyParams:
         if len({p.has_pose for p in parts}) != 1:
             raise ValueError("BodyParams.cat got parts that disagree on has_pose.")
         names = parts[0].tensors().keys()
-        return cls(**{n: torch.cat([getattr(p, n) for p in parts]) for n in names}, has_pose=parts[0].has_pose)
+        extras = {k: torch.cat([p.extras[k] for p in parts]) for k in parts[0].extras}
+        return cls(
+            **{n: torch.cat([getattr(p, n) for p in parts]) for n in names}, has_pose=parts[0].has_pose, extras=extras
+        )

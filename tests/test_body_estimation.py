@@ -23,7 +23,7 @@ def body():
 @pytest.fixture(scope="module")
 def estimator(body):
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        cfg = compose("track")
+        cfg = compose("track", overrides=["regressor=template"])
     return BodyEstimator(build_regressor(cfg, body), body)
 
 

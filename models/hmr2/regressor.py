@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from models.body_params import BodyParams
@@ -22,16 +24,19 @@ AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 class Regressor(ABC):
     """Estimates SMPL parameters and cameras for a batch of person crops.
 
-    `needs_pixels` False means the regressor reads only the crop geometry (boxes, centres, sizes), not the image.
+    `needs_pixels` False means the regressor reads only the crop geometry (boxes, centres, sizes), not the crop
+    image. `extra_keys` names the per-person `BodyParams.extras` it returns (they are written to the results).
     """
 
     name: str
     crop_spec: CropSpec
     needs_pixels: bool = True
+    extra_keys: tuple[str, ...] = ()
 
     @abstractmethod
-    def predict(self, crops: PersonBatch) -> BodyParams:
-        """One BodyParams row per crop, in the batch's order, on the batch's device."""
+    def predict(self, crops: PersonBatch, frames: Sequence[np.ndarray] | None = None) -> BodyParams:
+        """One BodyParams row per crop, in the batch's order, on the batch's device; `frames` are the window's
+        H×W×3 uint8 RGB frames that `crops.frame_ids` index (for regressors that cut their own regions)."""
 
 
 class HMR2Regressor(Regressor):
@@ -82,7 +87,7 @@ class HMR2Regressor(Regressor):
         self.network.eval().to(self.device)
 
     @torch.inference_mode()
-    def predict(self, crops: PersonBatch) -> BodyParams:
+    def predict(self, crops: PersonBatch, frames: Sequence[np.ndarray] | None = None) -> BodyParams:
         if crops.crops.shape[-2:] != (self.crop_spec.size, self.crop_spec.size):
             raise InputError(
                 f"HMR2 expects {self.crop_spec.size}×{self.crop_spec.size} crops, got {tuple(crops.crops.shape[-2:])}."

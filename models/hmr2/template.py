@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.body_params import BodyParams
@@ -64,7 +65,7 @@ class TemplateRegressor(Regressor):
         low, high = vertices.min(dim=0).values, vertices.max(dim=0).values
         return cls(float(high[1] - low[1]), ((low + high) / 2).tolist(), **kwargs)
 
-    def predict(self, crops: PersonBatch) -> BodyParams:
+    def predict(self, crops: PersonBatch, frames: Sequence[np.ndarray] | None = None) -> BodyParams:
         device = crops.crops.device
         boxes, center, size, image_size = (
             t.to(device, torch.float32) for t in (crops.boxes, crops.center, crops.size, crops.image_size)
