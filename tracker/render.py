@@ -1,0 +1,414 @@
+"""Overlay video of a run: boxes, track ids, 2D joints and shaded body meshes drawn over each frame and encoded as
+H.264 mp4 while the run goes, one frame in memory at a time.
+
+Meshes go through the project's rasterizer (`models.texture`, plain torch): no OpenGL, no EGL, no pyrender.
+Per-person inputs (body meshes, 2D joints) have one row per entry of the frame record's `track_ids`, like the
+results schema's per-box keys; a row holding any non-finite value means "nothing to draw for that track". Records
+that carry SMPL parameters (`smpl_*`, `cam_t`, `focal_length`) get their meshes posed by the body model, and
+records with `joints_2d` get their joints drawn.
+"""
+from __future__ import annotations
+
+import colorsys
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from models.body import SMPL_PARENTS, BodyModel
+from models.texture.rasterizer import Rasterizer, project_to_pixels
+from models.texture.torch_rasterizer import TorchRasterizer
+from tracker.errors import InputError
+from tracker.io.frames import Frame
+
+BODY_KEYS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "cam_t", "focal_length")
+JOINTS_KEY = "joints_2d"
+GOLDEN_RATIO_CONJUGATE = 0.618033988749895
+PARTIAL_SUFFIX = ".partial"
+LIGHT_DIRECTION = torch.tensor([0.0, -0.4, -1.0]) / float(np.sqrt(1.16))  # towards a light beside the camera, above
+AMBIENT = 0.35  # share of a mesh's colour that unlit surfaces keep
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    """What the overlay draws and how it is encoded (the `render` config group, configs/render/*.yaml).
+
+    `enabled`: "auto" (on for a single run, off in a multirun sweep), true or false. `states`: the track states
+    drawn. `size`: output (width, height) in pixels, null for the input size; `fps`: null for the input rate.
+    """
+
+    enabled: str | bool = "auto"
+    file: str = "overlay.mp4"
+    states: tuple[str, ...] = ("confirmed",)
+    boxes: bool = True
+    ids: bool = True
+    meshes: bool = True
+    joints: bool = False
+    mesh_alpha: float = 0.8
+    line_width: int = 2
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+    crf: int = 23
+    preset: str = "superfast"
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if not (self.enabled == "auto" or isinstance(self.enabled, bool)):
+            raise InputError(f"render.enabled must be auto, true or false, got {self.enabled!r}.")
+        if not 0.0 <= self.mesh_alpha <= 1.0:
+            raise InputError(f"render.mesh_alpha must be within [0, 1], got {self.mesh_alpha}.")
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 2):
+            raise InputError(f"render.size must be null or [width, height] of at least 2 pixels, got {self.size}.")
+        if self.fps is not None and not self.fps > 0:
+            raise InputError(f"render.fps must be null or positive, got {self.fps}.")
+        if not 0 <= self.crf <= 51:
+            raise InputError(f"render.crf must be an H.264 quality within [0, 51], got {self.crf}.")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"render.threads must be null or a positive number of CPU threads, got {self.threads}.")
+        object.__setattr__(self, "states", tuple(self.states))
+
+    def active(self, multirun: bool) -> bool:
+        """Whether a run draws its overlay: "auto" means yes for a single run and no inside a sweep."""
+        return (not multirun) if self.enabled == "auto" else bool(self.enabled)
+
+
+@dataclass(frozen=True)
+class BodyMeshes:
+    """Posed body meshes of one frame in the full-frame camera (x right, y down, z forward, metres).
+
+    `vertices` K×V×3 (one row per record track id; a non-finite row has no body), `faces` F×3, `focal` in pixels
+    (a scalar shared by all, or K or K×2 per row) and `principal_point` in pixels of the input frame (2 shared, or
+    K×2 per row).
+    """
+
+    vertices: torch.Tensor
+    faces: torch.Tensor
+    focal: float | torch.Tensor
+    principal_point: torch.Tensor
+
+
+@torch.inference_mode()
+def record_bodies(
+    record: Mapping[str, Any], body_model: BodyModel, frame_size: tuple[int, int], rows: np.ndarray | None = None
+) -> BodyMeshes | None:
+    """The posed meshes of a results record's tracks in the full-frame camera (principal point at the centre of
+    the (width, height) frame), for the `rows` asked (bool mask, default all) whose SMPL parameters are finite;
+    None when the record carries no SMPL parameters."""
+    if any(key not in record for key in BODY_KEYS):
+        return None
+    device = body_model.faces.device
+    values = {key: torch.as_tensor(np.asarray(record[key]), dtype=torch.float32, device=device) for key in BODY_KEYS}
+    count = len(record["track_ids"])
+    posed = torch.ones(count, dtype=torch.bool, device=device) if rows is None else torch.as_tensor(rows).to(device)
+    for value in values.values():
+        posed &= torch.isfinite(value.reshape(count, -1)).all(dim=1)
+    vertices = torch.full((count, body_model.num_vertices, 3), float("nan"), device=device)
+    if bool(posed.any()):
+        output = body_model(
+            values["smpl_global_orient"][posed],
+            values["smpl_body_pose"][posed],
+            values["smpl_betas"][posed],
+            transl=values["cam_t"][posed],
+        )
+        vertices[posed] = output.vertices.float()
+    centre = torch.tensor([frame_size[0] / 2, frame_size[1] / 2], device=device)
+    return BodyMeshes(vertices, body_model.faces, values["focal_length"].reshape(count), centre)
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    """A stable RGB colour per track id: hues stepped by the golden ratio, so consecutive ids look far apart."""
+    hue = (int(track_id) * GOLDEN_RATIO_CONJUGATE) % 1.0
+    red, green, blue = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
+    return round(255 * red), round(255 * green), round(255 * blue)
+
+
+class MeshPainter:
+    """Shades body meshes (Lambertian, two-sided, lit from beside the camera; one colour per track) and blends them
+    onto a frame, through any `Rasterizer` (the built-in torch one by default)."""
+
+    def __init__(self, rasterizer: Rasterizer | None = None) -> None:
+        self.rasterizer = rasterizer if rasterizer is not None else TorchRasterizer()
+
+    def paint(self, image: np.ndarray, meshes: BodyMeshes, colours: list[tuple[int, int, int]], alpha: float) -> None:
+        """Blend the meshes whose vertices are finite into `image` (H×W×3 uint8 RGB, in place); the nearest
+        surface wins where people overlap."""
+        vertices = meshes.vertices.detach().float()
+        rows = torch.isfinite(vertices).flatten(1).all(dim=1).nonzero().squeeze(1).tolist()
+        if not rows:
+            return
+        height, width = image.shape[:2]
+        faces = meshes.faces.to(vertices.device).long()
+        focal = _rows_of(meshes.focal, rows, vertices, shared_ndim=0)
+        centre = _rows_of(meshes.principal_point, rows, vertices, shared_ndim=1)
+        vertices = vertices[rows]
+        pixels = project_to_pixels(vertices, focal, centre)
+        window = _screen_window(pixels, (height, width))
+        if window is None:
+            return
+        left, top, right, bottom = window
+        # One mesh holding every person, so that one z-buffer settles who hides whom.
+        count, per_mesh = vertices.shape[:2]
+        offsets = torch.arange(count, device=faces.device)[:, None, None] * per_mesh
+        all_faces = (faces[None] + offsets).reshape(-1, 3)
+        shifted = pixels - torch.tensor([left, top, 0.0], dtype=pixels.dtype, device=pixels.device)
+        fragments = self.rasterizer.rasterize_screen(
+            shifted.reshape(1, -1, 3), all_faces, (bottom - top, right - left), perspective_correct=True
+        )
+        covered = fragments.covered[0]
+        if not bool(covered.any()):
+            return
+        face = fragments.face_index[0][covered]
+        normals = _vertex_normals(vertices.reshape(-1, 3), all_faces)
+        normal = (fragments.bary[0][covered][:, :, None] * normals[all_faces[face]]).sum(dim=1)
+        normal = torch.nn.functional.normalize(normal, dim=1)
+        shade = AMBIENT + (1 - AMBIENT) * (normal @ LIGHT_DIRECTION.to(normal)).abs()
+        palette = torch.tensor([colours[row] for row in rows], dtype=torch.float32, device=normal.device)
+        colour = palette[torch.div(face, faces.shape[0], rounding_mode="floor")] * shade[:, None]
+        region = image[top:bottom, left:right]
+        mask = covered.cpu().numpy()
+        blended = (1 - alpha) * region[mask].astype(np.float32) + alpha * colour.cpu().numpy()
+        region[mask] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_overlay(
+    image: np.ndarray,
+    record: Mapping[str, Any],
+    options: OverlayOptions,
+    painter: MeshPainter | None = None,
+    bodies: BodyMeshes | None = None,
+    joints: np.ndarray | None = None,
+) -> np.ndarray:
+    """A copy of `image` (H×W×3 uint8 RGB) with the record's tracks drawn as `options` asks: meshes first, then
+    joints (K×J×2 pixels), boxes and id labels on top."""
+    canvas = np.ascontiguousarray(image).copy()
+    track_ids = np.asarray(record["track_ids"]).tolist()
+    shown = [row for row, state in enumerate(np.asarray(record["states"]).tolist()) if state in options.states]
+    colours = [track_colour(track_id) for track_id in track_ids]
+    if options.meshes and bodies is not None:
+        _check_rows(bodies.vertices.shape[0], len(track_ids), "body meshes")
+        hidden = [row for row in range(len(track_ids)) if row not in shown]
+        vertices = bodies.vertices.detach().clone()
+        vertices[hidden] = float("nan")
+        (painter or MeshPainter()).paint(canvas, replace(bodies, vertices=vertices), colours, options.mesh_alpha)
+    if options.joints and joints is not None:
+        _check_rows(len(joints), len(track_ids), "2D joints")
+        for row in shown:
+            _draw_joints(canvas, np.asarray(joints[row], dtype=np.float64), colours[row], options.line_width)
+    boxes = np.asarray(record["boxes"], dtype=np.float64)
+    for row in shown:
+        if options.boxes:
+            _draw_box(canvas, boxes[row], colours[row], options.line_width)
+        if options.ids:
+            _draw_label(canvas, str(track_ids[row]), boxes[row], colours[row])
+    return canvas
+
+
+class H264Writer:
+    """Appends RGB frames to an H.264 mp4 (yuv420p) through PyAV, written as `*.partial` and renamed on close."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int, preset: str) -> None:
+        """`size` is (width, height), both even (yuv420p halves the chroma planes)."""
+        width, height = size
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 yuv420p needs an even frame size, got {width}x{height}.")
+        self.path = Path(path)
+        self.frames_written = 0
+        self._partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._container = av.open(str(self._partial), mode="w", format="mp4")
+        except OSError as error:
+            raise InputError(f"Overlay video {self.path} cannot be written ({error.strerror}).") from None
+        rate = Fraction(fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.codec_context.time_base = 1 / rate
+        self._closed = False
+
+    def write(self, image: np.ndarray) -> None:
+        """Encode one H×W×3 uint8 RGB frame of the writer's size."""
+        # OpenCV's RGB → YUV 4:2:0 (BT.601, as swscale's default) is several times faster than PyAV's.
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        frame.pts = self.frames_written
+        self._container.mux(self._stream.encode(frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and give it its final name (a writer given no frame leaves no file)."""
+        if self._closed:
+            return
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        self._closed = True
+        if self.frames_written:
+            os.replace(self._partial, self.path)
+
+    def abandon(self) -> None:
+        """Close without finishing: the `*.partial` file stays, so a failed run never looks complete."""
+        if not self._closed:
+            self._container.close()
+            self._closed = True
+
+
+class OverlayWriter:
+    """Draws each tracked frame's overlay and appends it to an H.264 mp4 as the run goes (bounded memory)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        frame_size: tuple[int, int],
+        options: OverlayOptions,
+        body_model: BodyModel | None = None,
+        rasterizer: Rasterizer | None = None,
+    ) -> None:
+        """`frame_size` is the input (width, height); the video gets `options.size` (or the input size) rounded
+        down to even numbers, and `options.fps` (or `fps`). Meshes need the `body_model` the run posed."""
+        width, height = options.size if options.size is not None else frame_size
+        self.size = (int(width) // 2 * 2, int(height) // 2 * 2)
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.options = options
+        self.body_model = body_model
+        self._painter = MeshPainter(rasterizer)
+        self._video = H264Writer(path, options.fps or fps, self.size, options.crf, options.preset)
+
+    @property
+    def path(self) -> Path:
+        return self._video.path
+
+    @property
+    def frames_written(self) -> int:
+        return self._video.frames_written
+
+    def __enter__(self) -> OverlayWriter:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is None:
+            self.close()
+        else:
+            self._video.abandon()
+
+    def write(self, frame: Frame, record: Mapping[str, Any]) -> None:
+        """Draw `record` (a results frame record, with its body and joint keys when it has them) over `frame` and
+        encode it."""
+        if (frame.width, frame.height) != self.frame_size:
+            raise ValueError(f"Frame {frame.index} is {frame.width}x{frame.height}, expected {self.frame_size}.")
+        joints = record.get(JOINTS_KEY) if self.options.joints else None
+        with _torch_threads(self.options.threads):
+            bodies = None
+            if self.options.meshes and self.body_model is not None:
+                shown = np.isin(np.asarray(record["states"]), self.options.states)
+                bodies = record_bodies(record, self.body_model, self.frame_size, shown)
+            image = draw_overlay(frame.image, record, self.options, self._painter, bodies, joints)
+        if (frame.width, frame.height) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self._video.write(image)
+
+    def close(self) -> None:
+        """Finish the video file."""
+        self._video.close()
+
+
+def open_overlay(
+    options: OverlayOptions,
+    run_dir: str | os.PathLike,
+    fps: float,
+    frame_size: tuple[int, int],
+    multirun: bool,
+    body_model: BodyModel | None = None,
+) -> OverlayWriter | None:
+    """The run's overlay writer (`run_dir / options.file`), or None when the overlay is off for this run."""
+    if not options.active(multirun):
+        return None
+    return OverlayWriter(Path(run_dir) / options.file, fps, frame_size, options, body_model)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with `threads` torch CPU threads (None: unchanged), then restore the previous setting."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], width: int) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    cv2.rectangle(image, (x1, y1), (x2, y2), colour, width, lineType=cv2.LINE_AA)
+
+
+def _draw_label(image: np.ndarray, text: str, box: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """The track id on a filled tag of the track's colour, above the box's top-left corner (inside if no room)."""
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
+    (text_width, text_height), baseline = cv2.getTextSize(text, font, scale, thickness)
+    x, y = int(round(box[0])), int(round(box[1]))
+    top = y - text_height - baseline - 2 if y - text_height - baseline - 2 >= 0 else y
+    cv2.rectangle(image, (x, top), (x + text_width + 4, top + text_height + baseline + 2), colour, cv2.FILLED)
+    ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+    cv2.putText(image, text, (x + 2, top + text_height + 1), font, scale, ink, thickness, cv2.LINE_AA)
+
+
+def _draw_joints(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int], width: int) -> None:
+    """Joints as dots of the track's colour, joined by bones when they are the 24 SMPL joints; a row with a
+    non-finite value is skipped."""
+    if not np.isfinite(points).all():
+        return
+    pixels = [tuple(point) for point in np.round(points).astype(int).tolist()]
+    if len(pixels) == len(SMPL_PARENTS):
+        for joint, parent in enumerate(SMPL_PARENTS):
+            if parent >= 0:
+                cv2.line(image, pixels[joint], pixels[parent], colour, max(1, width // 2), cv2.LINE_AA)
+    for pixel in pixels:
+        cv2.circle(image, pixel, width, (20, 20, 20), cv2.FILLED, cv2.LINE_AA)
+        cv2.circle(image, pixel, max(1, width - 1), colour, cv2.FILLED, cv2.LINE_AA)
+
+
+def _check_rows(rows: int, track_count: int, name: str) -> None:
+    if rows != track_count:
+        raise ValueError(f"Overlay {name} have {rows} rows for {track_count} tracks; expected one row per track.")
+
+
+def _rows_of(value: float | torch.Tensor, rows: list[int], like: torch.Tensor, shared_ndim: int) -> torch.Tensor:
+    """A camera parameter cut to the meshes in `rows`: one with `shared_ndim` dimensions is shared by all meshes,
+    one with more has a leading dimension of one entry per mesh."""
+    tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return tensor if tensor.ndim <= shared_ndim else tensor[rows]
+
+
+def _screen_window(pixels: torch.Tensor, image_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) pixel bounds of the projected meshes in front of the camera, inside the image."""
+    height, width = image_size
+    in_front = pixels[..., 2] > 0
+    if not bool(in_front.any()):
+        return None
+    uv = pixels[..., :2][in_front]
+    left = max(int(torch.floor(uv[:, 0].min())), 0)
+    top = max(int(torch.floor(uv[:, 1].min())), 0)
+    right = min(int(torch.ceil(uv[:, 0].max())) + 1, width)
+    bottom = min(int(torch.ceil(uv[:, 1].max())) + 1, height)
+    if right <= left or bottom <= top:
+        return None
+    return left, top, right, bottom
+
+
+def _vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted vertex normals (V×3, unit length) of one mesh."""
+    first, second, third = (vertices.index_select(0, faces[:, corner]) for corner in range(3))
+    face_normals = torch.linalg.cross(second - first, third - first)
+    normals = torch.zeros_like(vertices)
+    for corner in range(3):
+        normals.index_add_(0, faces[:, corner], face_normals)
+    return torch.nn.functional.normalize(normals, dim=1)
