@@ -15,6 +15,17 @@ from models.detection.base import Detections
 from models.hmr2 import Regressor
 from tracker.io.frames import Frame
 
+BODY_KEYS = (
+    "smpl_global_orient",
+    "smpl_body_pose",
+    "smpl_betas",
+    "cam_t",
+    "focal_length",
+    "joints_3d",
+    "joints_2d",
+    "has_pose",
+)
+
 
 @dataclass
 class Bodies:
@@ -42,7 +53,8 @@ class Bodies:
         return rows[np.argsort(self.det_ids[rows])]
 
     def frame_arrays(self, frame: int, count: int) -> dict[str, np.ndarray]:
-        """Per-detection arrays of one window frame (rows in detection order, `count` detections)."""
+        """Per-detection arrays of one window frame (rows in detection order, `count` detections): the
+        `BODY_KEYS`, then the regressor's extras."""
         order = self.frame_rows(frame)
         if len(order) != count:
             raise ValueError(f"Window frame {frame} has {count} detections but {len(order)} bodies.")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
-from models.body_estimation import BodyEstimator
+from models.body_estimation import BODY_KEYS, BodyEstimator
 from models.detection.base import Detector
 from models.hmr2 import Regressor
 from models.keypoints import landmark_model_available
@@ -29,18 +29,6 @@ from tracker.render import open_overlay
 from tracker.tracker import TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
-
-
-BODY_KEYS = (
-    "smpl_global_orient",
-    "smpl_body_pose",
-    "smpl_betas",
-    "cam_t",
-    "focal_length",
-    "joints_3d",
-    "joints_2d",
-    "has_pose",
-)
 
 
 def frame_record(tracked: TrackedFrame, time_s: float, per_detection: dict[str, np.ndarray]) -> dict:
