@@ -92,10 +92,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "eval_fit")
     parser.add_argument("--end", type=int, default=400)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument("--fit-steps", type=int, default=15, help="Adam steps of the fit (configs: 15)")
     args = parser.parse_args()
     det, gt = read_mot(DATA / "det" / "det.txt"), read_mot(DATA / "gt" / "gt.txt")
     body_model = load_body_model()
-    regressor = BlazePoseRegressor(body_model)
+    regressor = BlazePoseRegressor(body_model, fit={"steps": args.fit_steps})
     faces = body_model.faces.numpy()
     errors_px, errors_fraction, reliable_count, warm_count, total = [], [], 0, 0, 0
     examples = []
