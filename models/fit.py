@@ -15,8 +15,6 @@ a reliability flag.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +23,7 @@ from smplx.lbs import batch_rodrigues
 
 from models.body import BodyModel
 from models.body_params import BodyParams
+from models.torch_threads import torch_threads
 
 if TYPE_CHECKING:  # models.keypoints imports this module
     from models.keypoints.landmarker import PoseLandmarks
@@ -203,18 +202,6 @@ def _matrix_to_axis_angle(matrices: torch.Tensor) -> torch.Tensor:
     return axis / (2 * torch.sin(angle)[..., None]).clamp(min=EPS) * angle[..., None]
 
 
-@contextlib.contextmanager
-def _intra_op_threads(threads: int | None) -> Iterator[None]:
-    """Runs the block with `threads` torch intra-op threads (None: unchanged), restoring the previous count."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class BodyFitter:
     """Fits body-model parameters to landmarks for all people of a batch at once (see the module docstring)."""
 
@@ -241,7 +228,7 @@ class BodyFitter:
     ) -> FitResult:
         """Bodies for landmarks of B people with boxes B×4 (xyxy px) in frames of image_size B×2 (w, h), for a
         full-frame camera of focal_length B px. `init` (B people, BodyParams) warm-starts the fit: fewer steps."""
-        with _intra_op_threads(self.config.threads):
+        with torch_threads(self.config.threads):
             return self._fit(landmarks, boxes, image_size, focal_length, init)
 
     def _fit(

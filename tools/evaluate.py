@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tracker.errors import InputError
 from tracker.eval import (
-    COMBINED,
     COUNT_METRICS,
     evaluate_sequences,
     locate_gt_file,

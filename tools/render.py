@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from tracker.errors import InputError
 from tracker.io import load_results, open_source
 from tracker.pipeline import build
-from tracker.render import BODY_KEYS, OverlayOptions, OverlayWriter
+from tracker.render import MESH_KEYS, OverlayOptions, OverlayWriter
 from tracker.sweep import run_input_path
 
 RENDER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "render" / "default.yaml"
@@ -53,7 +53,7 @@ def render_run(run: Path, video: Path | None, output: Path | None, options: Over
     video = video or run_input_path(run_dir, results.header["video"])
     source = open_source(video, start=first, end=last, stride=stride)
     output = output or run_dir / options.file
-    has_bodies = set(BODY_KEYS) <= set(results.header["per_box_keys"])
+    has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
     body_model = build(OmegaConf.create(results.header["config"]["body"])) if options.meshes and has_bodies else None
     frame_size = (source.width, source.height)
     with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:

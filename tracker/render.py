@@ -10,9 +10,8 @@ records with `joints_2d` get their joints drawn.
 from __future__ import annotations
 
 import colorsys
-import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -26,10 +25,11 @@ import torch
 from models.body import SMPL_PARENTS, BodyModel
 from models.texture.rasterizer import Rasterizer, project_to_pixels
 from models.texture.torch_rasterizer import TorchRasterizer
+from models.torch_threads import torch_threads
 from tracker.errors import InputError
 from tracker.io.frames import Frame
 
-BODY_KEYS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "cam_t", "focal_length")
+MESH_KEYS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "cam_t", "focal_length")  # what posing a mesh reads
 JOINTS_KEY = "joints_2d"
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 PARTIAL_SUFFIX = ".partial"
@@ -102,10 +102,10 @@ def record_bodies(
     """The posed meshes of a results record's tracks in the full-frame camera (principal point at the centre of
     the (width, height) frame), for the `rows` asked (bool mask, default all) whose SMPL parameters are finite;
     None when the record carries no SMPL parameters."""
-    if any(key not in record for key in BODY_KEYS):
+    if any(key not in record for key in MESH_KEYS):
         return None
     device = body_model.faces.device
-    values = {key: torch.as_tensor(np.asarray(record[key]), dtype=torch.float32, device=device) for key in BODY_KEYS}
+    values = {key: torch.as_tensor(np.asarray(record[key]), dtype=torch.float32, device=device) for key in MESH_KEYS}
     count = len(record["track_ids"])
     posed = torch.ones(count, dtype=torch.bool, device=device) if rows is None else torch.as_tensor(rows).to(device)
     for value in values.values():
@@ -304,7 +304,7 @@ class OverlayWriter:
         if (frame.width, frame.height) != self.frame_size:
             raise ValueError(f"Frame {frame.index} is {frame.width}x{frame.height}, expected {self.frame_size}.")
         joints = record.get(JOINTS_KEY) if self.options.joints else None
-        with _torch_threads(self.options.threads):
+        with torch_threads(self.options.threads):
             bodies = None
             if self.options.meshes and self.body_model is not None:
                 shown = np.isin(np.asarray(record["states"]), self.options.states)
@@ -331,18 +331,6 @@ def open_overlay(
     if not options.active(multirun):
         return None
     return OverlayWriter(Path(run_dir) / options.file, fps, frame_size, options, body_model)
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with `threads` torch CPU threads (None: unchanged), then restore the previous setting."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], width: int) -> None:
