@@ -247,9 +247,9 @@ def test_rotation_matrices_and_axis_angle_agree(open_model) -> None:
 def test_configs_instantiate_the_open_and_an_smpl_model(tmp_path: Path) -> None:
     path = tmp_path / "SMPL_NEUTRAL.pkl"
     write_chumpy_pickle(synthetic_smpl_arrays(), path, protocol=2)
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
-        open_model = instantiate(compose(config_name="open"))
-        smpl_model = instantiate(compose(config_name="smpl", overrides=[f"path={path}"]))
+    with initialize_config_dir(config_dir=str(CONFIGS.parent), version_base=None):
+        open_model = instantiate(compose(config_name="track").body)
+        smpl_model = instantiate(compose(config_name="track", overrides=["body=smpl", f"body.path={path}"]).body)
     assert open_model.num_vertices == load_model_arrays(default_body_model_path())["v_template"].shape[0]
     assert smpl_model.num_vertices == 400
 

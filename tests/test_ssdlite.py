@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from models.detection.base import Detections, ScoreThresholds
 from models.detection.ssdlite import SSDLiteDetector
@@ -229,7 +229,8 @@ def test_bad_options_are_rejected(key, value):
 
 
 def test_yaml_config_instantiates_the_detector():
-    config = OmegaConf.load(ROOT / "configs" / "detector" / "ssdlite.yaml")
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        config = compose("track", overrides=["detector=ssdlite"]).detector
     detector = instantiate(config)
     assert isinstance(detector, SSDLiteDetector)
     result = detector.detect([Frame(1, 0.0, load_image(IMAGES[1]))])[0]
