@@ -11,11 +11,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from models.boxes import iou_matrix
 from models.detection.base import Detections, ScoreThresholds
 from models.detection.ssdlite import SSDLiteDetector
 from models.detection.ssdlite.anchors import grid_anchors
 from models.detection.ssdlite.detector import tile_windows
-from models.detection.ssdlite.fusion import box_iou, weighted_box_fusion
+from models.detection.ssdlite.fusion import weighted_box_fusion
 from models.detection.ssdlite.graphdef import read_graph
 from models.detection.ssdlite.network import SSDLiteMobileNetV2, same_padding
 from models.detection.ssdlite.nms import batched_nms
@@ -186,7 +187,7 @@ def test_views_of_one_frame_agree_with_the_single_view(detector):
     fused = multi.detect([frame])[0]
     check_valid(fused, frame.height, frame.width)
     for box in single.boxes:  # every confident single-view person is still found, at about the same place
-        assert box_iou(box, fused.boxes).max() > 0.6
+        assert iou_matrix(box[None], fused.boxes).max() > 0.6
 
 
 def check_valid(result: Detections, height: int, width: int) -> None:

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
+from models.boxes import iou_matrix
 from models.detection.base import Detections, ScoreThresholds
 from tracker.assign import assign
-from tracker.cost import iou_matrix
 from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from tracker.tracker import Tracker
 

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.body import load_body_model
+from models.boxes import iou_matrix
 from models.camera import project
 from models.crops import make_crops
 from models.fit import JOINT_LANDMARKS
 from models.keypoints import BlazePoseRegressor
-from models.keypoints.regressor import box_iou
 from tracker.io import open_source
 
 DATA = ROOT.parent / "shared" / "data" / "PETS09-S2L1"
@@ -54,7 +54,7 @@ def matched_detections(det: np.ndarray, gt: np.ndarray, frame: int, min_iou: flo
         return np.zeros((0, 4), np.float32)
     boxes = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1).astype(np.float32)
     truth_boxes = np.concatenate([truth[:, 2:4], truth[:, 2:4] + truth[:, 4:6]], axis=1).astype(np.float32)
-    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(truth_boxes)).numpy()
+    iou = iou_matrix(boxes, truth_boxes)
     picked, chosen = linear_sum_assignment(-iou)
     return boxes[[p for p, c in zip(picked, chosen) if iou[p, c] >= min_iou]]
 

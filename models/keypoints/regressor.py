@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from models.body import BodyModel
 from models.body_params import BodyParams
+from models.boxes import iou_matrix
 from models.camera import full_frame_focal_length
 from models.crops import DEFAULT_CROP_SPEC, CropSpec, PersonBatch
 from models.fit import BodyFitter, FitConfig, FitResult
@@ -51,22 +52,12 @@ class _PreviousFrame:
     reliable: torch.Tensor
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """N×M intersection over union of xyxy boxes a N×4 and b M×4."""
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = (bottom_right - top_left).clamp(min=0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
-    return intersection / (area_a[:, None] + area_b[None, :] - intersection).clamp(min=1e-6)
-
-
 def match_boxes(current: torch.Tensor, previous: torch.Tensor, min_iou: float) -> torch.Tensor:
     """For each current box, the index of its matched previous box (Hungarian on IoU, at least min_iou) or -1."""
     matches = torch.full((len(current),), -1, dtype=torch.long)
     if len(current) == 0 or len(previous) == 0:
         return matches
-    iou = box_iou(current.cpu(), previous.cpu()).numpy()
+    iou = iou_matrix(current.cpu().numpy(), previous.cpu().numpy())
     rows, cols = linear_sum_assignment(-iou)
     for row, col in zip(rows, cols):
         if iou[row, col] >= min_iou:

@@ -7,15 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each of (N, 4) boxes."""
-    low = np.maximum(box[:2], boxes[:, :2])
-    high = np.minimum(box[2:], boxes[:, 2:])
-    intersection = np.clip(high - low, 0, None).prod(-1)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return intersection / np.maximum(area + areas - intersection, 1e-12)
+from models.boxes import iou_matrix
 
 
 def weighted_box_fusion(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, num_views: int
@@ -28,7 +20,7 @@ def weighted_box_fusion(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
     members: list[list[int]] = []
     for index in order:
         if fused_boxes:
-            overlaps = box_iou(boxes[index], np.asarray(fused_boxes))
+            overlaps = iou_matrix(boxes[index][None], np.asarray(fused_boxes))[0]
             best = int(np.argmax(overlaps))
             if overlaps[best] > iou_threshold:
                 members[best].append(index)
