@@ -244,6 +244,27 @@ def test_rotation_matrices_and_axis_angle_agree(open_model) -> None:
     torch.testing.assert_close(from_matrices.joints[1], shifted)
 
 
+@pytest.mark.parametrize("model_file", ["open", "smpl"])
+def test_skinning_equals_smplx_lbs(model_file: str, tmp_path: Path) -> None:
+    """Our SMPL skinning gives smplx's vertices and joints, with pose correctives (random SMPL-format file) and
+    without (the open model, whose correctives are zero and skipped)."""
+    if model_file == "smpl":
+        write_chumpy_pickle(synthetic_smpl_arrays(), tmp_path / "SMPL_NEUTRAL.pkl", protocol=2)
+        model = load_body_model(tmp_path)
+    else:
+        model = load_body_model(None)
+    assert model.has_pose_correctives == (model_file == "smpl")
+    generator = torch.Generator().manual_seed(3)
+    rotations = smplx.lbs.batch_rodrigues(0.6 * torch.randn(3 * 24, 3, generator=generator)).reshape(3, 24, 3, 3)
+    betas = torch.randn(3, 10, generator=generator)
+    transl = torch.randn(3, 3, generator=generator)
+    ours = model(rotations[:, :1], rotations[:, 1:], betas, transl)
+    reference = model.layer(global_orient=rotations[:, :1], body_pose=rotations[:, 1:], betas=betas, transl=transl)
+    torch.testing.assert_close(ours.vertices, reference.vertices, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.joints, reference.joints[:, :24], atol=1e-5, rtol=0)
+    assert (ours.vertices - model.layer.v_template).abs().max() > 0.1  # the pose moved the mesh
+
+
 def test_configs_instantiate_the_open_and_an_smpl_model(tmp_path: Path) -> None:
     path = tmp_path / "SMPL_NEUTRAL.pkl"
     write_chumpy_pickle(synthetic_smpl_arrays(), path, protocol=2)

@@ -53,10 +53,12 @@ def record(ids, boxes, states) -> dict:
     }
 
 
-def square_facing_camera(depth: float) -> BodyMeshes:
-    """A 1 m square at `depth`, centred on the optical axis: every vertex normal is exactly (0, 0, ±1)."""
+def square_facing_camera(depth: float, front: bool = True) -> BodyMeshes:
+    """A 1 m square at `depth`, centred on the optical axis, its normal (0, 0, -1): counter-clockwise as the camera
+    sees it (its front), or clockwise (its back) when not `front`."""
     vertices = torch.tensor([[[-0.5, -0.5, depth], [0.5, -0.5, depth], [0.5, 0.5, depth], [-0.5, 0.5, depth]]])
-    return BodyMeshes(vertices, torch.tensor([[0, 1, 2], [0, 2, 3]]), FOCAL, torch.tensor(CENTRE))
+    faces = torch.tensor([[0, 2, 1], [0, 3, 2]]) if front else torch.tensor([[0, 1, 2], [0, 2, 3]])
+    return BodyMeshes(vertices, faces, FOCAL, torch.tensor(CENTRE))
 
 
 def cubes(*centres) -> BodyMeshes:
@@ -109,6 +111,9 @@ def test_mesh_covers_its_projection_with_lambertian_shade():
     half_opaque = draw_overlay(blank(), record([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
                                ids=False, mesh_alpha=0.5), MeshPainter(), square_facing_camera(3.5))  # fmt: skip
     assert np.abs(half_opaque[120, 160].astype(float) - (expected + GREY) / 2).max() <= 1
+    seen_from_behind = draw_overlay(blank(), record([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
+                                    ids=False), MeshPainter(), square_facing_camera(3.5, front=False))  # fmt: skip
+    assert not changed(seen_from_behind).any()  # back faces are culled
 
 
 def test_nearer_mesh_hides_farther_and_rows_without_body_are_skipped():

@@ -1,5 +1,9 @@
 """A thin layer over `smplx`: loads an SMPL or SMPL-X file (or the open default) and poses it in SMPL's convention.
 
+SMPL-format models are posed here (linear blend skinning on smplx's buffers) rather than by smplx's `lbs`, which
+multiplies a 4×4 matrix per vertex and always applies pose correctives: this skips correctives that are all zero
+(the open model's) and is 2-3× cheaper. SMPL-X models go through smplx.
+
 Inputs follow SMPL: a global orientation and 23 body joint rotations (rotation matrices, as the HMR2 head predicts,
 or axis-angle), shape coefficients `betas`, and an optional translation. Outputs are vertices and the 24 SMPL
 joints. Vertex and face counts always come from the loaded file.
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import smplx
 import torch
-from smplx.lbs import batch_rigid_transform, batch_rodrigues
+from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes
 from smplx.utils import Struct
 
 from models.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
@@ -78,6 +82,7 @@ class BodyModel(torch.nn.Module):
             regressor = layer.J_regressor
             self.register_buffer("rest_joints", regressor @ layer.v_template)
             self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", regressor, layer.shapedirs))
+            self.has_pose_correctives = bool(layer.posedirs.abs().max() > 0)
 
     @property
     def faces(self) -> torch.Tensor:
@@ -127,11 +132,25 @@ class BodyModel(torch.nn.Module):
             joints = torch.cat(
                 [output.joints[:, : SMPLX_BODY_JOINTS + 1], output.joints[:, list(SMPLX_MIDDLE_FINGER_BASES)]], dim=1
             )
-        else:
-            output = self.layer(betas=betas, global_orient=global_orient, body_pose=body_pose, transl=transl)
-            joints = output.joints[:, : len(SMPL_JOINT_NAMES)]
-        return BodyOutput(vertices=output.vertices, joints=joints)
+            return BodyOutput(vertices=output.vertices, joints=joints)
+        return self._skin(torch.cat([global_orient, body_pose], dim=1), betas, transl)
 
+    def _skin(self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor | None) -> BodyOutput:
+        """SMPL linear blend skinning of B×24×3×3 joint rotations: shape blend, pose correctives (when the model
+        has any), kinematic chain, then each vertex moved by its weighted blend of the joint transforms."""
+        layer = self.layer
+        batch = betas.shape[0]
+        shaped = layer.v_template + blend_shapes(betas, layer.shapedirs)
+        if self.has_pose_correctives:
+            identity = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+            pose_feature = (rotations[:, 1:] - identity).reshape(batch, -1)
+            shaped = shaped + (pose_feature @ layer.posedirs).reshape(batch, -1, 3)
+        joints, transforms = self._kinematic_chain(rotations, betas)
+        blended = (layer.lbs_weights @ transforms.reshape(batch, -1, 16)).reshape(batch, -1, 4, 4)
+        vertices = (blended[..., :3, :3] * shaped[:, :, None, :]).sum(dim=-1) + blended[..., :3, 3]
+        if transl is not None:
+            vertices, joints = vertices + transl[:, None, :], joints + transl[:, None, :]
+        return BodyOutput(vertices=vertices, joints=joints)
 
     def joints(
         self,
@@ -153,9 +172,13 @@ class BodyModel(torch.nn.Module):
             ],
             dim=1,
         )
-        rest = self.rest_joints + torch.einsum("bk,jck->bjc", _pad_betas(betas, self.num_betas), self.joint_shapedirs)
-        posed, _ = batch_rigid_transform(rotations, rest, self.layer.parents, dtype=rest.dtype)
+        posed, _ = self._kinematic_chain(rotations, _pad_betas(betas, self.num_betas))
         return posed if transl is None else posed + transl[:, None, :]
+
+    def _kinematic_chain(self, rotations: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed joints B×24×3 and joint transforms B×24×4×4 (rest joints regressed through the shape directions)."""
+        rest = self.rest_joints + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        return batch_rigid_transform(rotations, rest, self.layer.parents, dtype=rest.dtype)
 
 
 def _rotation_matrices(pose: torch.Tensor, batch: int, joints: int, pose2rot: bool) -> torch.Tensor:

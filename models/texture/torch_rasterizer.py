@@ -96,29 +96,39 @@ class TorchRasterizer(Rasterizer):
         batch, vertex_count = points.shape[:2]
         mesh_offset = torch.arange(batch, device=faces.device)[:, None] * vertex_count
         vertex_rows = (faces.t()[:, None, :] + mesh_offset).reshape(-1)  # vertex × mesh × face
-        by_coordinate = points.float().reshape(-1, 3).t().contiguous()  # (u, v, depth) × (B*V)
-        corners = by_coordinate.index_select(1, vertex_rows).reshape(3, 3, -1)  # coordinate × vertex × (B*F)
-        x, y, depth = corners
+        by_coordinate = points.float().reshape(-1, 3).t().clone()  # (u, v, depth) × (B*V)
+        # A vertex no face may use (non-finite, or before the near plane) makes its faces' areas NaN: they fail
+        # every test below. Faces are then dropped in two rounds, area and facing first, so that the bounds are
+        # computed for the survivors only (culling halves a closed mesh).
+        unusable = ~torch.isfinite(by_coordinate).all(dim=0)
+        if perspective_correct:
+            unusable |= by_coordinate[2] <= self.near
+        by_coordinate[:2, unusable] = float("nan")
+        x, y = by_coordinate[:2].index_select(1, vertex_rows).reshape(2, 3, -1)
         doubled_area = (x[1] - x[0]) * (y[2] - y[0]) - (y[1] - y[0]) * (x[2] - x[0])
+        if self.cull_backfaces:
+            facing = doubled_area < -_MIN_DOUBLED_AREA
+        else:
+            facing = doubled_area.abs() > _MIN_DOUBLED_AREA
+        facing &= doubled_area.abs() < float("inf")
+        candidates = facing.nonzero().squeeze(1)
+        x, y = x.index_select(1, candidates), y.index_select(1, candidates)
         column0 = torch.ceil(x.amin(0) - 0.5).clamp_(0, width)
         column1 = torch.floor(x.amax(0) - 0.5).clamp_(-1, width - 1)
         row0 = torch.ceil(y.amin(0) - 0.5).clamp_(0, height)
         row1 = torch.floor(y.amax(0) - 0.5).clamp_(-1, height - 1)
         box_width, box_height = column1 - column0 + 1, row1 - row0 + 1
-        keep = (box_width > 0) & (box_height > 0) & (doubled_area.abs() > _MIN_DOUBLED_AREA)
-        keep &= torch.isfinite(doubled_area) & torch.isfinite(depth.sum(0))
-        if self.cull_backfaces:
-            keep &= doubled_area < 0
-        if perspective_correct:
-            keep &= depth.amin(0) > self.near
-        kept = keep.nonzero().squeeze(1)
-        size_class = torch.ceil(torch.log2(box_width.index_select(0, kept) * box_height.index_select(0, kept)))
-        size_class, order = torch.sort(size_class.int())  # int32 sorts faster; order within a class is free
-        flat_index = kept.index_select(0, order)
+        covering = ((box_width > 0) & (box_height > 0)).nonzero().squeeze(1)
+        area = box_width.index_select(0, covering) * box_height.index_select(0, covering)
+        # int32 sorts faster; the order within a size class is free.
+        size_class, order = torch.sort(torch.ceil(torch.log2(area)).int())
+        position = covering.index_select(0, order)
+        flat_index = candidates.index_select(0, position)
 
-        x, y, depth = corners.reshape(9, -1).index_select(1, flat_index).reshape(3, 3, -1)
-        box = torch.stack([column0, row0, box_width, box_height, doubled_area]).index_select(1, flat_index)
-        column0, row0, box_width, box_height, doubled_area = box
+        corner_rows = vertex_rows.reshape(3, -1).index_select(1, flat_index).reshape(-1)
+        x, y, depth = by_coordinate.index_select(1, corner_rows).reshape(3, 3, -1)
+        box = torch.stack([column0, row0, box_width, box_height, doubled_area.index_select(0, candidates)])
+        column0, row0, box_width, box_height, doubled_area = box.index_select(1, position)
         # Screen barycentric l_k is the doubled area spanned by the pixel and the edge opposite vertex k (rows k).
         following = torch.tensor([1, 2, 0], device=faces.device)
         previous = torch.tensor([2, 0, 1], device=faces.device)
@@ -133,7 +143,7 @@ class TorchRasterizer(Rasterizer):
             torch.sum(bary_row * test_value, 0, out=coefficients[row, 3])
         column0, row0 = column0.long(), row0.long()
         mesh = torch.div(flat_index, max(faces.shape[0], 1), rounding_mode="floor")
-        row_of_flat = torch.full_like(keep, -1, dtype=torch.int64)
+        row_of_flat = torch.full((vertex_rows.numel() // 3,), -1, dtype=torch.int64, device=faces.device)
         row_of_flat.index_copy_(0, flat_index, torch.arange(len(flat_index), device=flat_index.device))
         return _FaceTable(
             flat_index=flat_index,
