@@ -15,7 +15,7 @@ from models.boxes import iou_matrix
 from models.detection.base import Detections, ScoreThresholds
 from models.detection.ssdlite import SSDLiteDetector
 from models.detection.ssdlite.anchors import grid_anchors
-from models.detection.ssdlite.detector import tile_windows
+from models.detection.ssdlite.detector import refine_window, tile_windows
 from models.detection.ssdlite.fusion import weighted_box_fusion
 from models.detection.ssdlite.graphdef import read_graph
 from models.detection.ssdlite.network import SSDLiteMobileNetV2, same_padding
@@ -170,6 +170,40 @@ def test_tile_windows_cover_the_frame_with_overlap():
     assert tile_windows(1, 1, (2, 3), 0.25, include_full_frame=False) != []
 
 
+def test_refine_window_is_a_square_around_the_box_kept_inside_the_frame():
+    assert refine_window(np.array([100, 100, 120, 150]), 1.6, 576, 768) == (70, 85, 150, 165)  # side 1.6 * 50
+    assert refine_window(np.array([0, 500, 30, 570]), 2.0, 576, 768) == (0, 436, 140, 576)  # shifted inside
+    assert refine_window(np.array([0, 0, 40, 40]), 3.0, 50, 768) == (0, 0, 120, 50)  # cut: frame too low
+    assert refine_window(np.array([5, 5, 5.2, 5.1]), 1.6, 10, 10)[2:] >= (6, 6)  # never empty
+
+
+PETS = ROOT.parent / "shared" / "data" / "PETS09-S2L1"
+
+
+@pytest.mark.skipif(not (PETS / "gt" / "gt.txt").is_file(), reason="needs ../shared/data/PETS09-S2L1 (absent)")
+def test_second_look_tightens_boxes_on_small_people():
+    """On PETS09 frames the confident boxes of the second look overlap the labelled people better."""
+    from tracker.io.sources import open_source
+
+    labels = np.loadtxt(PETS / "gt" / "gt.txt", delimiter=",")
+    first_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3)
+    second_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, refine=True)
+    overlaps = {"first": [], "second": []}
+    for frame in open_source(PETS, start=60, end=360, stride=100):
+        rows = labels[(labels[:, 0] == frame.index) & (labels[:, 6] != 0)]
+        left, top = rows[:, 2] - 1, rows[:, 3] - 1
+        truth = np.column_stack([left, top, left + rows[:, 4], top + rows[:, 5]])
+        for name, detector in (("first", first_look), ("second", second_look)):
+            found = detector.detect([frame])[0]
+            found = found.select(found.scores > 0.5)
+            check_valid(found, frame.height, frame.width)
+            overlaps[name] += iou_matrix(found.boxes, truth).max(axis=1).tolist()
+    first, second = np.array(overlaps["first"]), np.array(overlaps["second"])
+    assert len(second) >= len(first) - 2 and len(second) >= 8
+    assert second.mean() > first.mean() + 0.05
+    assert (second >= 0.5).mean() > (first >= 0.5).mean()
+
+
 def test_weighted_box_fusion_averages_agreeing_views_and_discounts_lonely_boxes():
     boxes = np.array([[0, 0, 10, 20], [2, 0, 12, 20], [50, 50, 60, 70]], dtype=np.float32)
     scores = np.array([0.9, 0.3, 0.8], dtype=np.float32)
@@ -197,7 +231,7 @@ def check_valid(result: Detections, height: int, width: int) -> None:
     assert np.all(result.boxes[:, 2:] > result.boxes[:, :2])
 
 
-@pytest.mark.parametrize("options", [None, {"tiles": [2, 2], "include_full_frame": True}])
+@pytest.mark.parametrize("options", [None, {"tiles": [2, 2], "include_full_frame": True}, {"refine": True}])
 def test_bad_input_frames_give_sensible_output(detector, options):
     detector = detector if options is None else SSDLiteDetector(THRESHOLDS, **options)
     no_people = np.ascontiguousarray(load_image(IMAGES[0])[190:288, 0:220])
@@ -223,7 +257,8 @@ def test_non_rgb_frame_is_rejected(detector):
 
 
 @pytest.mark.parametrize("key, value", [("score_threshold", 1.5), ("tiles", [0, 2]), ("input_sizes", [[8, 8]]),
-                                        ("batch_size", 0), ("tile_overlap", 1.0), ("merge", "vote")])
+                                        ("batch_size", 0), ("tile_overlap", 1.0), ("merge", "vote"),
+                                        ("refine_context", 0.5), ("refine_input_size", 16)])
 def test_bad_options_are_rejected(key, value):
     with pytest.raises(InputError, match=key):
         SSDLiteDetector(THRESHOLDS, **{key: value})

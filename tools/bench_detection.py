@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from models.boxes import iou_matrix
 from models.detection.ssdlite.detector import SSDLiteDetector
 from tracker.io.sources import open_source
 
@@ -40,6 +43,14 @@ CONFIGURATIONS: dict[str, dict] = {
     "input_384x512+mirror": {"input_sizes": [[384, 512]], "mirror": True},
     "plain_300+mirror": {"mirror": True},
     "tiles_2x2+full_nms": {"tiles": [2, 2], "tile_overlap": 0.3, "include_full_frame": True, "merge": "nms"},
+    "tiles_2x3": {"tiles": [2, 3], "tile_overlap": 0.25},
+    "plain_300+refine (default)": {"refine": True},
+    "plain_300+refine_224": {"refine": True, "refine_input_size": 224},
+    "plain_300+refine_ctx2": {"refine": True, "refine_context": 2.0},
+    "plain_300+refine_128": {"refine": True, "refine_input_size": 128},
+    "plain_300+refine_128_ctx1.4": {"refine": True, "refine_input_size": 128, "refine_context": 1.4},
+    "plain_300+refine_144": {"refine": True, "refine_input_size": 144},
+    "plain_300+refine_min0.2": {"refine": True, "refine_min_score": 0.2},
 }
 
 
@@ -52,18 +63,6 @@ def read_mot_boxes(file: Path, last_frame: int) -> dict[int, list[tuple[np.ndarr
             x, y, w, h = values[2:6]
             rows.setdefault(frame, []).append((np.array([x - 1, y - 1, x - 1 + w, y - 1 + h]), float(values[6])))
     return rows
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of a (N, 4) and b (M, 4), xyxy."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(high - low, 0, None).prod(-1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def match_frame(boxes: np.ndarray, scores: np.ndarray, gt: np.ndarray, ignored: np.ndarray
@@ -119,8 +118,9 @@ def run_detector(name: str, options: dict, frames: range, batch_size: int, devic
                  ) -> tuple[dict, dict[str, float]]:
     """Detections of one configuration on the selected frames, and ms/frame of `detect`: the median over
     batches and the best batch (the machine is shared, so the best batch is the least disturbed one)."""
-    detector = SSDLiteDetector(device=device, score_threshold=EVAL_SCORE_THRESHOLD, batch_size=batch_size,
-                               **options)
+    thresholds = instantiate(OmegaConf.load(ROOT / "configs" / "detector" / "ssdlite.yaml").thresholds)
+    detector = SSDLiteDetector(thresholds, device=device, score_threshold=EVAL_SCORE_THRESHOLD,
+                               batch_size=batch_size, **options)
     source = open_source(SEQUENCE, start=frames.start, end=frames.stop - 1)
     detections, per_frame_ms = {}, []
     detector.detect(next(source.windows(1)))  # warm-up: first-call allocations are not per-frame costs

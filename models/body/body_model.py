@@ -176,7 +176,7 @@ class BodyModel(torch.nn.Module):
         return posed if transl is None else posed + transl[:, None, :]
 
     def _kinematic_chain(self, rotations: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posed joints B×24×3 and joint transforms B×24×4×4 (rest joints regressed through the shape directions)."""
+        """Posed joints B×24×3 and joint transforms B×24×4×4 (rest joints follow the shape directions)."""
         rest = self.rest_joints + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
         return batch_rigid_transform(rotations, rest, self.layer.parents, dtype=rest.dtype)
 
