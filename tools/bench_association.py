@@ -32,7 +32,6 @@ are skipped with the reason. Prints a table and writes it to --output (markdown)
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from omegaconf import DictConfig
 
 from models.appearance import AppearanceEncoder
 from models.detection.base import Detections
+from bench_report import write_report
 from phalp_reference import UV_SIZE, PhalpAssociation, PhalpUnavailable, detection_data
 from tracker.appearance import AppearanceMemory
 from tracker.features import Cues
@@ -241,10 +241,7 @@ def main() -> None:
     )
     if phalp_skipped is not None:
         setup += f"\n\nPHALP skipped: {phalp_skipped}"
-    print(setup + "\n\n" + table(rows))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(setup + "\n\n" + table(rows))
-    args.output.with_suffix(".json").write_text(json.dumps({"setup": setup, "results": rows}, indent=2))
+    write_report(args.output, setup, table(rows), rows)
 
 
 def table(rows: list[dict]) -> str:

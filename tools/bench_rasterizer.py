@@ -18,15 +18,15 @@ best CPU time of this process per batch (all its threads), which other processes
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench_report import time_call, write_report
 from models.texture.rasterizer import Rasterizer
 from models.texture.torch_rasterizer import TorchRasterizer
 from models.texture.uv_map import uv_texel_map
@@ -86,23 +86,9 @@ def time_backend(rasterizer: Rasterizer, vertices: torch.Tensor, faces: torch.Te
                  centre: torch.Tensor, size: int, repeats: int) -> dict[str, float]:
     """Median and best wall ms per batch, the best CPU ms of this process per batch, and the share covered."""
     device = vertices.device
-
-    def run():
-        fragments = rasterizer.rasterize(vertices, faces, focal, centre.to(device), (size, size))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return fragments
-
-    for _ in range(2):
-        fragments = run()
-    times, cpu_times = [], []
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-        cpu_times.append((time.process_time() - cpu_start) * 1000)
-    return {"median_ms": statistics.median(times), "best_ms": min(times), "best_cpu_ms": min(cpu_times),
-            "covered": float(fragments.covered.float().mean())}
+    run = partial(rasterizer.rasterize, vertices, faces, focal, centre.to(device), (size, size))
+    timing, fragments = time_call(run, repeats, device)
+    return {**timing, "covered": float(fragments.covered.float().mean())}
 
 
 def backends(device: torch.device) -> dict[str, Rasterizer]:
@@ -162,10 +148,7 @@ def main() -> None:
         uv_ms = (time.perf_counter() - start) * 1000
         table += (f"\nUV texel map of {args.body_model.name} at 256²: {uv_ms:.0f} ms once (then cached), "
                   f"{float(texels.covered.float().mean()):.1%} of texels covered.\n")
-    print(setup + "\n\n" + table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(setup + "\n\n" + table)
-    args.output.with_suffix(".json").write_text(json.dumps({"setup": setup, "results": rows}, indent=2))
+    write_report(args.output, setup, table, rows)
 
 
 if __name__ == "__main__":

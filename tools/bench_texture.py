@@ -17,16 +17,13 @@ other processes on a shared machine disturb it less than wall time), each divide
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from bench_report import time_call, write_report
 from models.body import BodyModel, load_body_model
 from models.hmr2.template import template_pose
 from models.texture.rasterizer import Rasterizer
@@ -52,26 +49,6 @@ def turned_people(body_model: BodyModel, batch: int, size: int) -> tuple[torch.T
     height = float(vertices[0, :, 1].amax() - vertices[0, :, 1].amin())
     placed = vertices - centre[:, None] + torch.tensor([0.0, 0.0, CAMERA_DISTANCE])
     return placed, PERSON_PIXELS * CAMERA_DISTANCE / height, torch.tensor([size / 2, size / 2])
-
-
-def time_call(run: Callable[[], object], repeats: int, device: torch.device) -> dict[str, float]:
-    """Median and best wall ms, and best CPU ms of this process, per call of `run`."""
-
-    def synchronised():
-        result = run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return result
-
-    for _ in range(2):
-        synchronised()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        synchronised()
-        wall.append((time.perf_counter() - start) * 1000)
-        cpu.append((time.process_time() - cpu_start) * 1000)
-    return {"median_ms": statistics.median(wall), "best_ms": min(wall), "best_cpu_ms": min(cpu)}
 
 
 def backends() -> dict[str, tuple[Rasterizer, float]]:
@@ -113,11 +90,10 @@ def main() -> None:
     rows = []
     for name, (rasterizer, scale) in backends().items():
         sampler = TextureSampler(body_model, rasterizer, uv_size=args.uv_size, depth_map_scale=scale)
-        textures = sampler.sample(images, vertices, focal, centre)
-        whole = time_call(partial(sampler.sample, images, vertices, focal, centre), args.repeats, device)
+        whole, textures = time_call(partial(sampler.sample, images, vertices, focal, centre), args.repeats, device)
         depth_size = (round(args.size * scale), round(args.size * scale))
         rasterize = partial(rasterizer.rasterize, vertices, faces, focal * scale, centre * scale, depth_size)
-        raster = time_call(rasterize, args.repeats, device)
+        raster, _ = time_call(rasterize, args.repeats, device)
         visible = float(textures[:, 3].sum() / (len(sampler.texel_index) * args.batch))
         rows.append({"backend": name, "visible_share": visible,
                      **{f"sample_{key}": value / args.batch for key, value in whole.items()},
@@ -134,10 +110,7 @@ def main() -> None:
                   f"{row['sample_best_ms']:.2f} | {row['sample_best_cpu_ms']:.2f} | "
                   f"{row['rasterize_best_cpu_ms']:.2f} | "
                   f"{row['sample_best_cpu_ms'] - row['rasterize_best_cpu_ms']:.2f} |\n")
-    print(setup + "\n\n" + table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(setup + "\n\n" + table)
-    args.output.with_suffix(".json").write_text(json.dumps({"setup": setup, "results": rows}, indent=2))
+    write_report(args.output, setup, table, rows)
 
 
 if __name__ == "__main__":
