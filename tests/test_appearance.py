@@ -1,21 +1,20 @@
 """Appearance cue: CIELAB conversion, body-part texels, the colour descriptor and texture memory blending."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import CONFIGS
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from models.appearance import AppearanceEncoder, ColourDescriptor, blend_textures, rgb_to_lab, texel_part_labels
 from models.body import load_body_model
-from models.hmr2.template import template_pose
+from models.regressors.template import template_pose
+from models.structures import InputError
 from models.texture import TorchRasterizer, uv_texel_map
 from models.texture.sampler import TextureSampler
-from tracker.errors import InputError
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "appearance" / "colour.yaml"
+CONFIG = CONFIGS / "appearance" / "colour.yaml"
 SIZE = 8  # synthetic texel maps: 8×8 texels, four parts of 16 texels (quadrants)
 RED, GREEN, BLUE, GREY = (0.8, 0.1, 0.1), (0.1, 0.7, 0.2), (0.1, 0.2, 0.8), (0.5, 0.5, 0.5)
 

@@ -12,17 +12,17 @@ import torch
 
 from models.body import load_body_model
 from models.crops import make_crops
-from models.keypoints import (
+from models.regressors.blazepose import (
     BlazePoseFull,
     BlazePoseRegressor,
     find_landmark_model,
     landmark_model_available,
     load_blazepose,
 )
-from models.keypoints.network import ENCODER_STAGES
-from models.keypoints.roi import crop_rois, crop_to_frame, square_rois
-from models.keypoints.weights import load_weights
-from tracker.errors import InputError
+from models.regressors.blazepose.network import ENCODER_STAGES
+from models.regressors.blazepose.roi import crop_rois, crop_to_frame, square_rois
+from models.regressors.blazepose.weights import load_weights
+from models.structures import InputError
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "blazepose" / "reference.npz"
 ROI_SCALE = 1.25

@@ -13,14 +13,15 @@ import pytest
 import scipy.sparse
 import smplx
 import torch
+from conftest import CONFIGS
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from models.body import SMPL_JOINT_NAMES, SMPL_PARENTS, default_body_model_path, load_body_model
 from models.body.model_file import load_model_arrays
-from tracker.errors import InputError
+from models.structures import InputError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "body"
+BODY_CONFIGS = CONFIGS / "body"
 
 
 def joint(name: str) -> int:
@@ -268,7 +269,7 @@ def test_skinning_equals_smplx_lbs(model_file: str, tmp_path: Path) -> None:
 def test_configs_instantiate_the_open_and_an_smpl_model(tmp_path: Path) -> None:
     path = tmp_path / "SMPL_NEUTRAL.pkl"
     write_chumpy_pickle(synthetic_smpl_arrays(), path, protocol=2)
-    with initialize_config_dir(config_dir=str(CONFIGS.parent), version_base=None):
+    with initialize_config_dir(config_dir=str(BODY_CONFIGS.parent), version_base=None):
         open_model = instantiate(compose(config_name="track").body)
         smpl_model = instantiate(compose(config_name="track", overrides=["body=smpl", f"body.path={path}"]).body)
     assert open_model.num_vertices == load_model_arrays(default_body_model_path())["v_template"].shape[0]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.crops import CropSpec, make_crops, square_regions
-from tracker.errors import InputError
+from models.crops import make_crops, square_regions
+from models.structures import CropSpec, InputError
 
 SPEC = CropSpec()
 

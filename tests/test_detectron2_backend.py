@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
 
 import pytest
+from conftest import CONFIGS
 from omegaconf import OmegaConf
 
-from models.detection.base import ScoreThresholds
 from models.detection.detectron2_backend import Detectron2Detector
-from tracker.errors import InputError
+from models.structures import InputError, ScoreThresholds
 
 THRESHOLDS = ScoreThresholds(high=0.5, low=0.3, new_track=0.5)
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "detector" / "detectron2.yaml"
+CONFIG = CONFIGS / "detector" / "detectron2.yaml"
 
 
 def test_missing_detectron2_says_how_to_install(monkeypatch):

@@ -9,17 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, TUD, needs_tud
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.eval import COMBINED, evaluate_sequence, evaluate_sequences, load_mot_file, parse_frame_range
 from tracker.eval.sequence import box_iou_xywh
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TUD_DIR = REPO_ROOT.parent / "shared" / "data" / "TUD"
 TUD_SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
-needs_tud = pytest.mark.skipif(
-    not (TUD_DIR / "expected_metrics.json").is_file(), reason=f"shared TUD reference data not found at {TUD_DIR}"
-)
 
 # motmetrics column name -> phalanx metric name (motmetrics' motp is mean 1 - IoU, our MOTP_dist).
 MOTMETRICS_NAMES = {
@@ -44,13 +40,13 @@ COUNTS = {"GT_IDs", "MT", "PT", "ML", "FP", "FN", "IDSW", "Frag"}
 
 @pytest.fixture(scope="module")
 def tud_results() -> dict[str, dict[str, float]]:
-    pairs = [(name, TUD_DIR / name / "gt.txt", TUD_DIR / name / "test.txt") for name in TUD_SEQUENCES]
+    pairs = [(name, TUD / name / "gt.txt", TUD / name / "test.txt") for name in TUD_SEQUENCES]
     return evaluate_sequences(pairs)
 
 
 @pytest.fixture(scope="module")
 def tud_expected() -> dict:
-    return json.loads((TUD_DIR / "expected_metrics.json").read_text())
+    return json.loads((TUD / "expected_metrics.json").read_text())
 
 
 def assert_matches_reference(ours: dict[str, float], expected: dict[str, float], tolerance: float) -> None:
@@ -78,7 +74,7 @@ def test_tud_matches_trackeval_reference(tud_results, tud_expected, sequence):
 
 @needs_tud
 def test_tud_single_sequence_equals_its_entry_in_multi_sequence_run(tud_results):
-    single = evaluate_sequence(TUD_DIR / "TUD-Campus" / "gt.txt", TUD_DIR / "TUD-Campus" / "test.txt")
+    single = evaluate_sequence(TUD / "TUD-Campus" / "gt.txt", TUD / "TUD-Campus" / "test.txt")
     assert single == tud_results["TUD-Campus"]
 
 
@@ -208,15 +204,16 @@ def test_missing_file_and_empty_range_are_rejected(tmp_path, two_walkers_gt):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "tools/evaluate.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "tools/evaluate.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 
+@pytest.mark.slow
 @needs_tud
 def test_cli_prints_table_and_writes_json(tmp_path):
     json_path = tmp_path / "metrics.json"
-    gts = [str(TUD_DIR / name / "gt.txt") for name in TUD_SEQUENCES]
-    results = [str(TUD_DIR / name / "test.txt") for name in TUD_SEQUENCES]
+    gts = [str(TUD / name / "gt.txt") for name in TUD_SEQUENCES]
+    results = [str(TUD / name / "test.txt") for name in TUD_SEQUENCES]
     completed = run_cli("--gt", *gts, "--results", *results, "--json", str(json_path))
     assert completed.returncode == 0, completed.stderr
     header, *rows = completed.stdout.strip().splitlines()
@@ -227,6 +224,7 @@ def test_cli_prints_table_and_writes_json(tmp_path):
     assert written[COMBINED]["IDSW"] == 14
 
 
+@pytest.mark.slow
 def test_cli_resolves_sequence_and_run_folders(tmp_path):
     sequence = tmp_path / "SEQ-01"
     (sequence / "gt").mkdir(parents=True)
@@ -241,6 +239,7 @@ def test_cli_resolves_sequence_and_run_folders(tmp_path):
     assert (values["Sequence"], values["MOTA"], values["FN"]) == ("SEQ-01", "100.0", "0")
 
 
+@pytest.mark.slow
 def test_cli_missing_file_exits_2_with_one_line(tmp_path):
     missing = tmp_path / "absent.txt"
     completed = run_cli("--gt", str(missing), "--results", str(missing))

@@ -10,8 +10,8 @@ from smplx.lbs import batch_rodrigues
 
 from models.body import load_body_model
 from models.camera import project
-from models.fit import JOINT_LANDMARKS, BodyFitter, FitConfig, Skeleton
-from models.keypoints.landmarker import NUM_LANDMARKS, PoseLandmarks
+from models.regressors.blazepose.fit import JOINT_LANDMARKS, BodyFitter, FitConfig
+from models.structures import NUM_LANDMARKS, PoseLandmarks
 
 FOCAL = 15000.0
 IMAGE_SIZE = (768.0, 576.0)
@@ -64,7 +64,7 @@ def _fit(fitter, landmarks, init=None):
 
 
 def test_skeleton_matches_the_body_model_joints(body_model):
-    skeleton = Skeleton(body_model)
+    skeleton = body_model.skeleton
     global_orient = _upright_facing(0.7)[None, None].expand(3, 1, 3, 3)
     body_pose = _random_pose(3, 0.4, seed=0)
     betas = torch.randn(3, 10, generator=torch.Generator().manual_seed(1))
@@ -89,7 +89,10 @@ def test_fit_recovers_a_known_pose(body_model):
         fitted = body_model(params.global_orient, params.body_pose, params.betas).joints
         truth = body_model(global_orient, body_pose, torch.zeros(batch, 10)).joints
     mapped = [joint for joint, _, _ in JOINT_LANDMARKS]
-    centred = lambda j: j[:, mapped] - (j[:, 1:2] + j[:, 2:3]) / 2
+
+    def centred(joints: torch.Tensor) -> torch.Tensor:
+        return joints[:, mapped] - (joints[:, 1:2] + joints[:, 2:3]) / 2
+
     assert (centred(fitted) - centred(truth)).norm(dim=-1).mean() < 0.03  # metres
     pixels = project(fitted, params.cam_t, params.focal_length, params.image_size)
     distances = (pixels[:, mapped] - landmarks.image[:, [ids[0] for _, ids, _ in JOINT_LANDMARKS]]).norm(dim=-1)

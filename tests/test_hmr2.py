@@ -16,15 +16,15 @@ import smplx
 import torch
 
 from models.body.joints import SMPL_PARENTS
-from models.body_params import BodyParams
 from models.camera import cam_crop_to_full, full_frame_focal_length, project
-from models.crops import PersonBatch, make_crops
-from models.hmr2 import PRESETS, HMR2Network, HMR2Regressor, TemplateRegressor
-from models.hmr2.checkpoint import IGNORED_GROUPS, LOADED_PREFIXES, check_keys
-from models.hmr2.head import HeadArchitecture, rot6d_to_rotmat
-from models.hmr2.network import HMR2Architecture, pose_to_rotmats
-from models.hmr2.vit import ViTArchitecture
-from tracker.errors import InputError
+from models.crops import make_crops
+from models.regressors import TemplateRegressor
+from models.regressors.hmr2 import PRESETS, HMR2Network, HMR2Regressor
+from models.regressors.hmr2.checkpoint import IGNORED_GROUPS, LOADED_PREFIXES, check_keys
+from models.regressors.hmr2.head import HeadArchitecture, rot6d_to_rotmat
+from models.regressors.hmr2.network import HMR2Architecture, pose_to_rotmats
+from models.regressors.hmr2.vit import ViTArchitecture
+from models.structures import BodyParams, InputError, PersonBatch
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hmr2_vith_state_dict.json"
 REFERENCE_OUTPUTS = Path(__file__).parent / "fixtures" / "hmr2_tiny_reference_outputs.json"
@@ -191,7 +191,7 @@ def test_lightning_checkpoint_round_trip_gives_identical_outputs(tmp_path, caplo
     with torch.no_grad():
         original.smpl_head.init_cam.copy_(torch.tensor([[0.7, 0.1, -0.2]]))
     path = lightning_checkpoint(original, tmp_path / "hmr2.ckpt")
-    with caplog.at_level(logging.INFO, logger="models.hmr2.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="models.regressors.hmr2.checkpoint"):
         loaded = HMR2Regressor(str(path), preset="small")
     assert "ignored 2 key(s) of smpl." in caplog.text and "discriminator." in caplog.text
     crops = torch.randn(3, 3, 256, 256)

@@ -1,4 +1,5 @@
-"""Tests of tracker.io.results: streamed writing, MOT rows, crash safety, validation and the per-frame/per-track reader."""
+"""Tests of tracker.io.results: streamed writing, MOT rows, crash safety, validation and the per-frame and per-track
+reader."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import joblib
 import numpy as np
 import pytest
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.io import ResultsWriter, load_results
 
 HEADER = {"video": "/data/clip.mp4", "name": "clip", "fps": 10.0, "width": 64, "height": 48, "num_frames": 12}

@@ -8,14 +8,10 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import PETS, PETS_VIDEO, needs_pets_video
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.io import Frame, open_source
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PETS_DIR = REPO_ROOT.parent / "shared" / "data" / "PETS09-S2L1"
-PETS_VIDEO = PETS_DIR / "vtest.avi"
-needs_pets = pytest.mark.skipif(not PETS_VIDEO.is_file(), reason=f"shared PETS09-S2L1 video not found at {PETS_VIDEO}")
 
 # Twelve well separated RGB colours: frame i of a generated clip is filled with COLOURS[i - 1].
 COLOURS = np.array(
@@ -71,14 +67,14 @@ def clip(tmp_path: Path) -> Path:
     return path
 
 
-@needs_pets
+@needs_pets_video
 def test_pets_video_metadata_is_exact() -> None:
     source = open_source(PETS_VIDEO)
     assert (source.num_frames, len(source), source.fps) == (795, 795, 10.0)
     assert (source.width, source.height, source.name) == (768, 576, "vtest")
 
 
-@needs_pets
+@needs_pets_video
 @pytest.mark.parametrize(("start", "end", "stride"), [(100, 130, 5), (300, 310, 3), (790, None, 2)])
 def test_pets_seeked_frames_equal_decoding_from_the_start(start: int, end: int | None, stride: int) -> None:
     source = open_source(PETS_VIDEO, start=start, end=end, stride=stride)
@@ -92,10 +88,10 @@ def test_pets_seeked_frames_equal_decoding_from_the_start(start: int, end: int |
         assert np.array_equal(frame.image, reference[frame.index]), f"frame {frame.index} differs"
 
 
-@needs_pets
+@needs_pets_video
 def test_pets_mot_folder_without_img1_reads_its_video() -> None:
-    source = open_source(PETS_DIR, start=5, end=6)
-    assert (source.name, source.fps, source.num_frames, source.path) == ("PETS09-S2L1", 7.0, 795, PETS_DIR)
+    source = open_source(PETS, start=5, end=6)
+    assert (source.name, source.fps, source.num_frames, source.path) == ("PETS09-S2L1", 7.0, 795, PETS)
     frames = list(source)
     assert [frame.index for frame in frames] == [5, 6]
     assert frames[1].time == pytest.approx(5 / 7.0)

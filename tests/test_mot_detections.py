@@ -1,12 +1,11 @@
 """Public detections from det.txt: grouping by frame, thresholds, and errors that name the line."""
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from models.detection.base import ScoreThresholds
 from models.detection.mot_file import MotFileDetector
-from models.detection.select import detector_for_video
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.structures import Frame, InputError, ScoreThresholds
+from tracker.build import build_detector
 
 BLANK = np.zeros((4, 4, 3), np.uint8)
 THRESHOLDS = ScoreThresholds(high=1.0, low=0.0, new_track=1.0)
@@ -60,8 +59,10 @@ def test_selection_prefers_public_detections(tmp_path):
     public = {
         "_target_": "models.detection.mot_file.MotFileDetector",
         "path": str(tmp_path),
-        "thresholds": {"_target_": "models.detection.base.ScoreThresholds", "high": 1, "low": 0, "new_track": 1},
+        "thresholds": {"_target_": "models.structures.ScoreThresholds", "high": 1, "low": 0, "new_track": 1},
     }
-    assert isinstance(detector_for_video(str(tmp_path), public, None), MotFileDetector)
+    config = OmegaConf.create({"video": str(tmp_path), "detector": {"public": public, "network": None}})
+    assert isinstance(build_detector(config), MotFileDetector)
+    config.video = str(tmp_path / "clip.mp4")
     with pytest.raises(InputError, match="no det/det.txt"):
-        detector_for_video(str(tmp_path / "clip.mp4"), public, None)
+        build_detector(config)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models.detection.base import Detections, ScoreThresholds
+from models.structures import Detections, ScoreThresholds
 from tracker.cost import PhalpCost
 from tracker.features import Cues, TrackCues
 from tracker.predict import linear_forecast
@@ -19,7 +19,8 @@ def reference_forecast(t, y, target, alpha):
     fitted = y_mean + slope * (t - t_mean)
     n = len(t)
     s_err = math.sqrt(((y - fitted) ** 2).sum() / (n - 2))
-    interval = stats.t.ppf(0.975, n - 2) * s_err * math.sqrt(1 + 1 / n + (target - t_mean) ** 2 / ((t - t_mean) ** 2).sum())
+    leverage = math.sqrt(1 + 1 / n + (target - t_mean) ** 2 / ((t - t_mean) ** 2).sum())
+    interval = stats.t.ppf(0.975, n - 2) * s_err * leverage
     return y_mean + slope * (target - t_mean), interval
 
 
@@ -100,6 +101,6 @@ def test_tracker_with_phalp_cost_keeps_identities_on_cues():
         boxes = np.array([[100 + 2 * frame, 100, 130 + 2 * frame, 180], [300 - 2 * frame, 100, 330 - 2 * frame, 180]])
         dets = Detections(boxes, [0.9, 0.9])
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2 / 640
-        out = tracker.update(dets, frame, Cues(point=centre, log_depth=np.log([5.0, 8.0])))
-    by_det = dict(zip(out.det_index.tolist(), out.track_ids.tolist()))
+        matched = tracker.associate(dets, frame, Cues(point=centre, log_depth=np.log([5.0, 8.0])))
+    by_det = dict(zip(matched.tolist(), [track.track_id for track in tracker.tracks]))
     assert by_det == {0: 1, 1: 2}

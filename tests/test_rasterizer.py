@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import CONFIGS
 
-from models.texture import Fragments, TorchRasterizer, project_to_pixels, uv_texel_map
-from tracker.errors import InputError
+from models.camera import project_to_pixels
+from models.structures import InputError
+from models.texture import Fragments, TorchRasterizer, uv_texel_map
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "texture"
+TEXTURE_CONFIGS = CONFIGS / "texture"
 
 
 def ellipsoid_mesh(rings: int, segments: int, radii: tuple[float, float, float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +240,7 @@ def test_texture_configs_build_their_rasterizer() -> None:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+    with initialize_config_dir(config_dir=str(TEXTURE_CONFIGS), version_base=None):
         config = compose(config_name="torch")
     assert isinstance(instantiate(config.rasterizer), TorchRasterizer)
     assert config.uv_size == 256

@@ -1,7 +1,5 @@
-"""Overlay drawing (boxes, ids, meshes through the torch rasterizer, joints), the streamed H.264 writer, rendering a
-finished run with tools/render.py, and the progress line and stage timings."""
-import io
-import logging
+"""Overlay drawing (boxes, ids, meshes through the torch rasterizer, joints), the streamed H.264 writer, and rendering
+a finished run with tools/render.py."""
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
-from tracker.errors import InputError
-from tracker.io import Frame, ResultsWriter
-from tracker.progress import ALWAYS, Progress, StageTimer, configure_console_logging, format_stage_table
+from models.structures import BodyArrays, Frame, InputError
+from tracker.io import ResultsWriter
 from tracker.render import (
     AMBIENT,
     LIGHT_DIRECTION,
@@ -24,11 +22,11 @@ from tracker.render import (
     OverlayWriter,
     draw_overlay,
     open_overlay,
-    record_bodies,
     track_colour,
+    track_meshes,
 )
+from tracker.tracker import TrackedFrame
 
-ROOT = Path(__file__).resolve().parents[1]
 GREY = 60
 FOCAL, CENTRE = 500.0, (160.0, 120.0)  # a 320×240 camera
 CUBE_VERTICES = torch.tensor([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
@@ -42,15 +40,23 @@ def blank(height: int = 240, width: int = 320) -> np.ndarray:
     return np.full((height, width, 3), GREY, dtype=np.uint8)
 
 
+def tracked(ids, boxes, states, image: np.ndarray | None = None, bodies: BodyArrays | None = None) -> TrackedFrame:
+    """Tracks of frame 1 over `image` (default: a grey 320×240 frame), matched to no detection."""
+    image = blank() if image is None else image
+    return TrackedFrame(
+        frame=Frame(1, 0.0, image),
+        track_ids=np.asarray(ids, dtype=np.int64),
+        boxes=np.asarray(boxes, dtype=np.float32),
+        scores=np.ones(len(ids), dtype=np.float32),
+        states=np.asarray(states),
+        det_index=np.full(len(ids), -1),
+        bodies=bodies,
+    )
+
+
 def record(ids, boxes, states) -> dict:
-    return {
-        "frame": 1,
-        "time": 0.0,
-        "track_ids": np.asarray(ids, dtype=np.int64),
-        "boxes": np.asarray(boxes, dtype=np.float32),
-        "scores": np.ones(len(ids), dtype=np.float32),
-        "states": np.asarray(states),
-    }
+    """A results record of frame 1 with these tracks."""
+    return tracked(ids, boxes, states).record()
 
 
 def square_facing_camera(depth: float, front: bool = True) -> BodyMeshes:
@@ -64,6 +70,9 @@ def square_facing_camera(depth: float, front: bool = True) -> BodyMeshes:
 def cubes(*centres) -> BodyMeshes:
     vertices = torch.stack([CUBE_VERTICES + torch.tensor(centre, dtype=torch.float32) for centre in centres])
     return BodyMeshes(vertices, CUBE_FACES, FOCAL, torch.tensor(CENTRE))
+
+
+EMPTY = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, str), np.zeros(0))
 
 
 def changed(image: np.ndarray) -> np.ndarray:
@@ -80,7 +89,7 @@ def test_track_colours_are_stable_and_far_apart():
 
 def test_boxes_and_ids_drawn_in_track_colour_for_shown_states_only():
     image = draw_overlay(
-        blank(), record([3, 4], [[40, 60, 100, 200], [200, 60, 260, 200]], ["confirmed", "lost"]), OverlayOptions()
+        tracked([3, 4], [[40, 60, 100, 200], [200, 60, 260, 200]], ["confirmed", "lost"]), OverlayOptions()
     )
     assert tuple(image[130, 40]) == track_colour(3)  # left edge of the confirmed box
     assert tuple(image[60, 70]) == track_colour(3)  # top edge
@@ -88,7 +97,7 @@ def test_boxes_and_ids_drawn_in_track_colour_for_shown_states_only():
     label = changed(image[40:60, 40:70])
     assert label.mean() > 0.3  # the id tag sits above the box
     with_lost = draw_overlay(
-        blank(), record([3, 4], [[40, 60, 100, 200], [200, 60, 260, 200]], ["confirmed", "lost"]),
+        tracked([3, 4], [[40, 60, 100, 200], [200, 60, 260, 200]], ["confirmed", "lost"]),
         OverlayOptions(states=("confirmed", "lost"), ids=False),
     )  # fmt: skip
     assert tuple(with_lost[130, 200]) == track_colour(4)
@@ -96,7 +105,7 @@ def test_boxes_and_ids_drawn_in_track_colour_for_shown_states_only():
 
 
 def test_mesh_covers_its_projection_with_lambertian_shade():
-    image = draw_overlay(blank(), record([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False, ids=False,
+    image = draw_overlay(tracked([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False, ids=False,
                          mesh_alpha=1.0), MeshPainter(), square_facing_camera(3.5))  # fmt: skip
     rows, columns = np.nonzero(changed(image))
     # The square spans ±0.5 m at z = 3.5: pixel centres j + 0.5 within 160 ± 500 * 0.5 / 3.5.
@@ -108,10 +117,10 @@ def test_mesh_covers_its_projection_with_lambertian_shade():
     shade = AMBIENT + (1 - AMBIENT) * float(LIGHT_DIRECTION[2].abs())
     expected = np.array(track_colour(5)) * shade
     assert np.abs(image[rows, columns].astype(float) - expected).max() <= 1
-    half_opaque = draw_overlay(blank(), record([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
+    half_opaque = draw_overlay(tracked([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
                                ids=False, mesh_alpha=0.5), MeshPainter(), square_facing_camera(3.5))  # fmt: skip
     assert np.abs(half_opaque[120, 160].astype(float) - (expected + GREY) / 2).max() <= 1
-    seen_from_behind = draw_overlay(blank(), record([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
+    seen_from_behind = draw_overlay(tracked([5], [[0, 0, 1, 1]], ["confirmed"]), OverlayOptions(boxes=False,
                                     ids=False), MeshPainter(), square_facing_camera(3.5, front=False))  # fmt: skip
     assert not changed(seen_from_behind).any()  # back faces are culled
 
@@ -120,8 +129,8 @@ def test_nearer_mesh_hides_farther_and_rows_without_body_are_skipped():
     meshes = cubes((-0.3, 0.0, 4.0), (0.3, 0.0, 6.0), (1.5, 0.0, 4.0))
     meshes.vertices[2] = float("nan")  # track 9 has no body this frame
     options = OverlayOptions(boxes=False, ids=False, mesh_alpha=1.0)
-    tracks = record([1, 2, 9], np.zeros((3, 4)), ["confirmed"] * 3)
-    image = draw_overlay(blank(), tracks, options, MeshPainter(), meshes)
+    tracks = tracked([1, 2, 9], np.zeros((3, 4)), ["confirmed"] * 3)
+    image = draw_overlay(tracks, options, MeshPainter(), meshes)
     def hue(pixel):
         return cv2.cvtColor(np.uint8([[pixel]]), cv2.COLOR_RGB2HSV)[0, 0, 0]
 
@@ -132,10 +141,29 @@ def test_nearer_mesh_hides_farther_and_rows_without_body_are_skipped():
     assert changed(image[:, :240]).any() and not changed(image[:, 240:]).any()  # the nan body drew nothing
 
 
+def body_arrays(count: int, **values: np.ndarray) -> BodyArrays:
+    """Bodies of `count` people: identity rotations, zero shape, the given arrays, NaN elsewhere."""
+    eye = np.eye(3, dtype=np.float32)
+    arrays = {
+        "smpl_global_orient": np.tile(eye, (count, 1, 1, 1)),
+        "smpl_body_pose": np.tile(eye, (count, 23, 1, 1)),
+        "smpl_betas": np.zeros((count, 10), np.float32),
+        "cam_t": np.full((count, 3), np.nan, np.float32),
+        "focal_length": np.full(count, np.nan, np.float32),
+        "joints_3d": np.full((count, 24, 3), np.nan, np.float32),
+        "joints_2d": np.full((count, 24, 2), np.nan, np.float32),
+        "has_pose": np.zeros(count, bool),
+    }
+    return BodyArrays(**{**arrays, **values})
+
+
 def test_joints_drawn_per_track_and_nan_rows_skipped():
-    joints = np.array([[[50.0, 50.0], [80.0, 90.0]], [[np.nan, 0.0], [200.0, 200.0]]])
-    image = draw_overlay(blank(), record([1, 2], np.zeros((2, 4)), ["confirmed"] * 2),
-                         OverlayOptions(boxes=False, ids=False, joints=True), joints=joints)  # fmt: skip
+    joints = np.full((2, 24, 2), np.nan, np.float32)
+    joints[0, 0], joints[0, 1:] = (50.0, 50.0), (80.0, 90.0)
+    joints[1, 1:] = 200.0  # the first joint is NaN: nothing is drawn for track 2
+    bodies = body_arrays(2, joints_2d=joints)
+    image = draw_overlay(tracked([1, 2], np.zeros((2, 4)), ["confirmed"] * 2, bodies=bodies),
+                         OverlayOptions(boxes=False, ids=False, joints=True))  # fmt: skip
     assert tuple(image[50, 50]) == track_colour(1) and tuple(image[90, 80]) == track_colour(1)
     assert not changed(image[180:220, 180:220]).any()
 
@@ -144,27 +172,30 @@ def test_bodies_posed_from_the_smpl_parameters_of_a_record():
     from models.body import load_body_model
 
     body_model = load_body_model()
-    tracks = record([4, 7, 9], np.zeros((3, 4)), ["confirmed", "confirmed", "lost"])
-    eye = np.eye(3, dtype=np.float32)
-    tracks.update(
-        smpl_global_orient=np.tile(eye, (3, 1, 1, 1)),
-        smpl_body_pose=np.tile(eye, (3, 23, 1, 1)),
-        smpl_betas=np.zeros((3, 10), np.float32),
+    bodies = body_arrays(
+        3,
         cam_t=np.array([[0.0, 0.0, 20.0], [np.nan] * 3, [1.0, 0.0, 20.0]], np.float32),  # track 7: not matched
         focal_length=np.array([1000.0, np.nan, 1000.0], np.float32),
     )
-    shown = tracks["states"] == "confirmed"
-    bodies = record_bodies(tracks, body_model, (320, 240), shown)
-    assert torch.isfinite(bodies.vertices[0]).all() and torch.isnan(bodies.vertices[1:]).all()  # 9 is not shown
+    record = tracked([4, 7, 9], np.zeros((3, 4)), ["confirmed", "confirmed", "lost"], bodies=bodies).record()
+    tracks = TrackedFrame.from_record(record, Frame(1, 0.0, blank()))  # as tools/render.py reads a results file
+    shown = tracks.states == "confirmed"
+    meshes = track_meshes(tracks, shown, body_model)
+    assert torch.isfinite(meshes.vertices[0]).all() and torch.isnan(meshes.vertices[1:]).all()  # 9 is not shown
     options = OverlayOptions(boxes=False, ids=False, mesh_alpha=1.0)
-    image = draw_overlay(blank(), tracks, options, MeshPainter(), bodies)
+    image = draw_overlay(tracks, options, MeshPainter(), meshes)
     rows, columns = np.nonzero(changed(image))
-    height = float(bodies.vertices[0, :, 1].max() - bodies.vertices[0, :, 1].min())
+    height = float(meshes.vertices[0, :, 1].max() - meshes.vertices[0, :, 1].min())
     assert abs((rows.max() - rows.min()) - 1000 * height / 20) < 0.1 * 1000 * height / 20  # pinhole size at 20 m
     assert abs(np.median(columns) - 160) < 10  # cam_t x = 0: on the principal point, the frame's centre
     hue = cv2.cvtColor(image[rows, columns][None], cv2.COLOR_RGB2HSV)[0, :, 0]
     assert abs(int(np.median(hue)) - int(cv2.cvtColor(np.uint8([[track_colour(4)]]), cv2.COLOR_RGB2HSV)[0, 0, 0])) <= 2
-    assert record_bodies(record([1], np.zeros((1, 4)), ["confirmed"]), body_model, (320, 240)) is None
+    assert track_meshes(tracked([1], np.zeros((1, 4)), ["confirmed"]), np.ones(1, bool), body_model) is None
+    # A live run's meshes are the ones it posed: only the shown tracks are kept.
+    live = tracked([4, 9], np.zeros((2, 4)), ["confirmed", "lost"], bodies=body_arrays(2, focal_length=np.ones(2)))
+    live.vertices = torch.ones(2, body_model.num_vertices, 3)
+    kept = track_meshes(live, live.states == "confirmed", body_model).vertices
+    assert torch.equal(kept[0], live.vertices[0]) and torch.isnan(kept[1]).all()
 
 
 def read_video(path: Path) -> tuple[list[np.ndarray], int, int, float]:
@@ -181,7 +212,7 @@ def test_overlay_video_keeps_every_frame_size_rate_and_colour(tmp_path):
         for index, colour in enumerate(colours, start=1):
             image = np.empty((48, 64, 3), dtype=np.uint8)
             image[:] = colour
-            overlay.write(Frame(index, (index - 1) / 7, image), record([], np.zeros((0, 4)), []))
+            overlay.write(TrackedFrame(Frame(index, (index - 1) / 7, image), *EMPTY))
     frames, width, height, rate = read_video(path)
     assert (len(frames), width, height, rate) == (12, 64, 48, 7.0)
     for decoded, colour in zip(frames, colours):
@@ -193,18 +224,18 @@ def test_overlay_size_and_fps_options_and_odd_input(tmp_path):
     options = OverlayOptions(size=(32, 24), fps=25.0)
     with OverlayWriter(tmp_path / "small.mp4", 7.0, (65, 49), options) as overlay:
         for index in range(1, 4):
-            overlay.write(Frame(index, 0.0, np.zeros((49, 65, 3), np.uint8)), record([], np.zeros((0, 4)), []))
+            overlay.write(TrackedFrame(Frame(index, 0.0, np.zeros((49, 65, 3), np.uint8)), *EMPTY))
     frames, width, height, rate = read_video(tmp_path / "small.mp4")
     assert (len(frames), width, height, rate) == (3, 32, 24, 25.0)
     with OverlayWriter(tmp_path / "odd.mp4", 7.0, (65, 49), OverlayOptions()) as overlay:
-        overlay.write(Frame(1, 0.0, np.zeros((49, 65, 3), np.uint8)), record([], np.zeros((0, 4)), []))
+        overlay.write(TrackedFrame(Frame(1, 0.0, np.zeros((49, 65, 3), np.uint8)), *EMPTY))
     assert read_video(tmp_path / "odd.mp4")[1:3] == (64, 48)  # yuv420p needs even sizes
 
 
 def test_failed_run_leaves_no_complete_looking_video(tmp_path):
     with pytest.raises(RuntimeError):
         with OverlayWriter(tmp_path / "overlay.mp4", 7.0, (64, 48), OverlayOptions()) as overlay:
-            overlay.write(Frame(1, 0.0, blank(48, 64)), record([], np.zeros((0, 4)), []))
+            overlay.write(TrackedFrame(Frame(1, 0.0, blank(48, 64)), *EMPTY))
             raise RuntimeError("the run broke")
     assert not (tmp_path / "overlay.mp4").exists()
 
@@ -214,7 +245,7 @@ def test_overlay_is_on_for_single_runs_and_off_in_sweeps_by_default(tmp_path):
     assert OverlayOptions(enabled=True).active(multirun=True)
     assert open_overlay(OverlayOptions(enabled=False), tmp_path, 7.0, (64, 48), multirun=False) is None
     writer = open_overlay(OverlayOptions(file="o.mp4"), tmp_path, 7.0, (64, 48), multirun=False)
-    writer.write(Frame(1, 0.0, blank(48, 64)), record([], np.zeros((0, 4)), []))
+    writer.write(TrackedFrame(Frame(1, 0.0, blank(48, 64)), *EMPTY))
     writer.close()
     assert writer.path == tmp_path / "o.mp4" and writer.path.is_file()
 
@@ -229,6 +260,7 @@ def test_bad_options_are_one_sentence_input_errors(bad, word):
         OverlayOptions(**bad)
 
 
+@pytest.mark.slow
 def test_tools_render_draws_a_finished_run(tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -250,51 +282,3 @@ def test_tools_render_draws_a_finished_run(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "tools" / "render.py"), str(run), "colour=red"],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "colour" in bad.stderr and "Traceback" not in bad.stderr
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_line_counts_frames_rate_and_people():
-    stream = Terminal()
-    with Progress(10, "clip", stream=stream, interval=0.0) as progress:
-        for _ in range(4):
-            progress.update(1, people=3)
-        assert progress.line().startswith("clip  4/10 [")
-        assert "3.0 people/frame" in progress.line() and "frames/s" in progress.line() and "left" in progress.line()
-    assert stream.getvalue().count("\r") == 5 and stream.getvalue().endswith("\n")
-    quiet = Terminal()
-    with Progress(10, stream=quiet, enabled=False) as progress:
-        progress.update(5)
-    assert quiet.getvalue() == ""
-
-
-def test_stage_timer_charges_every_second_to_a_stage():
-    timer = StageTimer()
-    for _ in range(3):
-        sum(range(20000))
-        timer.lap("detector")
-        timer.lap("association")
-    assert set(timer.seconds) == {"detector", "association"}
-    assert 0 < sum(timer.seconds.values()) <= timer.total
-    table = format_stage_table({"detector": 3.0, "writing": 1.0}, 4.0)
-    lines = table.splitlines()
-    assert lines[1].split() == ["detector", "3.00", "75.0%"] and lines[-1].split() == ["total", "4.00", "100.0%"]
-
-
-def test_quiet_console_shows_warnings_and_summary_only():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        configure_console_logging(verbose=False)
-        logger = logging.getLogger("phalanx.test")
-        logger.info("detail")
-        logger.info("summary", extra=ALWAYS)
-        logger.warning("careful")
-        assert stream.getvalue().split() == ["summary", "careful"]
-    finally:
-        root.removeHandler(handler)

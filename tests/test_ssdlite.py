@@ -2,32 +2,29 @@
 from __future__ import annotations
 
 import importlib.resources
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import PETS, ROOT, needs_pets
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from models.boxes import iou_matrix
-from models.detection.base import Detections, ScoreThresholds
 from models.detection.ssdlite import SSDLiteDetector
 from models.detection.ssdlite.anchors import grid_anchors
 from models.detection.ssdlite.detector import refine_window, tile_windows
 from models.detection.ssdlite.fusion import weighted_box_fusion
 from models.detection.ssdlite.graphdef import read_graph
-from models.detection.ssdlite.network import SSDLiteMobileNetV2, same_padding
+from models.detection.ssdlite.network import SSDLiteMobileNetV2
 from models.detection.ssdlite.nms import batched_nms
 from models.detection.ssdlite.preprocess import resize_bilinear_legacy, to_network_input
 from models.detection.ssdlite.weights import find_frozen_graph, load_weights, read_spec
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.structures import Detections, Frame, InputError, ScoreThresholds, iou_matrix
+from models.tf_padding import same_padding
 
 THRESHOLDS = ScoreThresholds(high=0.5, low=0.3, new_track=0.5)
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ssdlite"
 IMAGES = ("pets_f0001_half", "pets_f0200_half", "pets_f0350_crop")
 SCORE_TOLERANCE = 1e-3
@@ -177,10 +174,9 @@ def test_refine_window_is_a_square_around_the_box_kept_inside_the_frame():
     assert refine_window(np.array([5, 5, 5.2, 5.1]), 1.6, 10, 10)[2:] >= (6, 6)  # never empty
 
 
-PETS = ROOT.parent / "shared" / "data" / "PETS09-S2L1"
 
 
-@pytest.mark.skipif(not (PETS / "gt" / "gt.txt").is_file(), reason="needs ../shared/data/PETS09-S2L1 (absent)")
+@needs_pets
 def test_second_look_tightens_boxes_on_small_people():
     """On PETS09 frames the confident boxes of the second look overlap the labelled people better."""
     from tracker.io.sources import open_source

@@ -8,12 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 from hydra import compose, initialize_config_dir
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.sweep import find_runs, summarize_sweep, swept_keys
 
-ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 24
 PEOPLE = (  # x at frame 1, y, speed in px/frame
     (10.0, 20.0, 3.0),
@@ -49,6 +49,7 @@ def sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
+@pytest.mark.slow
 def test_failed_run_does_not_stop_the_sweep_and_is_marked(tmp_path):
     good = make_sequence(tmp_path / "walk")
     missing = tmp_path / "missing.mp4"
@@ -74,6 +75,7 @@ def test_failed_run_does_not_stop_the_sweep_and_is_marked(tmp_path):
     assert per_run.count("| not evaluated |") == 2 and "no_gt.txt does not exist" in per_run
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_the_sweep(tmp_path):
     good = make_sequence(tmp_path / "walk")
     result = sweep(

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from models.body import UVMap, load_body_model
-from models.crops import DEFAULT_CROP_SPEC, make_crops
-from models.hmr2.template import template_pose
+from models.crops import make_crops
+from models.regressors.template import template_pose
+from models.structures import DEFAULT_CROP_SPEC, InputError
 from models.texture import TorchRasterizer, uv_texel_map
 from models.texture.sampler import TextureSampler, crop_camera, crops_to_rgb
-from tracker.errors import InputError
 
 UV_SIZE = 32
 

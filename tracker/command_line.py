@@ -10,7 +10,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from tracker.errors import InputError
+from models.structures import InputError
 
 _MULTIRUN_FLAGS = {"-m", "--multirun"}
 
@@ -48,5 +48,8 @@ def _one_sentence(error: Exception) -> str:
     unknown = re.search(r"Could not override '([^']+)'", text)
     if unknown and "not in struct" in str(error.__cause__ or ""):
         key = unknown.group(1)
-        return f"Unknown configuration key '{key}': `python tools/track.py --cfg job` lists the keys (+{key}=... adds one)."
+        return (
+            f"Unknown configuration key '{key}': `python tools/track.py --cfg job` lists the keys "
+            f"(+{key}=... adds one)."
+        )
     return text.strip().splitlines()[0]

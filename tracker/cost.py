@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.boxes import iou_matrix
+from models.structures import iou_matrix
 from tracker.features import Cues, TrackCues
 
 

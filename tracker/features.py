@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.detection.base import Detections
+from models.structures import Observations
 
 PELVIS = 0
 
@@ -28,40 +28,37 @@ class Cues:
     def __len__(self) -> int:
         return len(self.point)
 
-    def row(self, i: int) -> dict[str, np.ndarray | None]:
-        """The cues of detection i, by name."""
-        return {name: None if value is None else value[i] for name, value in vars(self).items()}
+    def observation(self, i: int) -> tuple[np.ndarray, float, np.ndarray | None]:
+        """What a track remembers of detection i: its position, log depth (NaN: unknown) and pose vector."""
+        log_depth = np.nan if self.log_depth is None else float(self.log_depth[i])
+        return self.point[i], log_depth, None if self.pose is None else self.pose[i]
 
 
-def detection_cues(
-    detections: Detections,
-    image_size: tuple[int, int],
-    bodies: dict[str, np.ndarray] | None = None,
-    appearance: torch.Tensor | None = None,
-    texture: torch.Tensor | None = None,
-) -> Cues:
-    """Cues of one frame's detections from their boxes, their bodies (per-detection arrays as written to the
-    results: joints_2d, cam_t, smpl_*; has_pose) and their textures and appearance embeddings (rows in detection
-    order); `image_size` is (width, height)."""
-    scale = float(max(image_size))
+def detection_cues(observations: Observations) -> Cues:
+    """Cues of one frame's detections from their boxes, their bodies and their textures and appearance embeddings
+    (rows in detection order)."""
+    frame, detections, bodies = observations.frame, observations.detections, observations.bodies
+    scale = float(max(frame.width, frame.height))
     boxes = detections.boxes
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    appearance, texture = observations.embeddings, observations.textures
     if bodies is None or len(detections) == 0:
         return Cues(point=centre / scale, appearance=appearance, texture=texture)
-    point = np.where(np.isfinite(bodies["joints_2d"][:, PELVIS]), bodies["joints_2d"][:, PELVIS], centre) / scale
-    depth = bodies["cam_t"][:, 2]
+    pelvis = bodies.joints_2d[:, PELVIS]
+    point = np.where(np.isfinite(pelvis), pelvis, centre) / scale
+    depth = bodies.cam_t[:, 2]
     log_depth = np.where(depth > 0, np.log(np.maximum(depth, 1e-6)), np.nan)
     pose = None
-    if bodies["has_pose"].any():
+    if bodies.has_pose.any():
         pose = np.concatenate(
             [
-                bodies["smpl_global_orient"].reshape(len(detections), -1),
-                bodies["smpl_body_pose"].reshape(len(detections), -1),
-                bodies["smpl_betas"],
+                bodies.smpl_global_orient.reshape(len(detections), -1),
+                bodies.smpl_body_pose.reshape(len(detections), -1),
+                bodies.smpl_betas,
             ],
             axis=1,
         )
-        pose[~bodies["has_pose"]] = np.nan
+        pose[~bodies.has_pose] = np.nan
     return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance, texture=texture)
 
 

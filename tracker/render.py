@@ -2,20 +2,17 @@
 H.264 mp4 while the run goes, one frame in memory at a time.
 
 Meshes go through the project's rasterizer (`models.texture`, plain torch): no OpenGL, no EGL, no pyrender.
-Per-person inputs (body meshes, 2D joints) have one row per entry of the frame record's `track_ids`, like the
-results schema's per-box keys; a row holding any non-finite value means "nothing to draw for that track". Records
-that carry SMPL parameters (`smpl_*`, `cam_t`, `focal_length`) get their meshes posed by the body model, and
-records with `joints_2d` get their joints drawn.
+The overlay reads the tracker's typed per-frame record (`TrackedFrame`): its tracks, their bodies and the meshes
+the run posed once per window; a frame read back from a results file has no meshes, so they are posed from its SMPL
+parameters. Per-track rows holding any non-finite value mean "nothing to draw for that track".
 """
 from __future__ import annotations
 
 import colorsys
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
@@ -23,16 +20,15 @@ import numpy as np
 import torch
 
 from models.body import SMPL_PARENTS, BodyModel
-from models.texture.rasterizer import Rasterizer, project_to_pixels
+from models.camera import project_to_pixels
+from models.structures import InputError
+from models.texture.rasterizer import Rasterizer
 from models.texture.torch_rasterizer import TorchRasterizer
 from models.torch_threads import torch_threads
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from tracker.schema import MESH_KEYS, PARTIAL_SUFFIX
+from tracker.tracker import TrackedFrame
 
-MESH_KEYS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "cam_t", "focal_length")  # what posing a mesh reads
-JOINTS_KEY = "joints_2d"
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
-PARTIAL_SUFFIX = ".partial"
 LIGHT_DIRECTION = torch.tensor([0.0, -0.4, -1.0]) / float(np.sqrt(1.16))  # towards a light beside the camera, above
 AMBIENT = 0.35  # share of a mesh's colour that unlit surfaces keep
 
@@ -96,18 +92,24 @@ class BodyMeshes:
 
 
 @torch.inference_mode()
-def record_bodies(
-    record: Mapping[str, Any], body_model: BodyModel, frame_size: tuple[int, int], rows: np.ndarray | None = None
-) -> BodyMeshes | None:
-    """The posed meshes of a results record's tracks in the full-frame camera (principal point at the centre of
-    the (width, height) frame), for the `rows` asked (bool mask, default all) whose SMPL parameters are finite;
-    None when the record carries no SMPL parameters."""
-    if any(key not in record for key in MESH_KEYS):
+def track_meshes(tracked: TrackedFrame, rows: np.ndarray, body_model: BodyModel) -> BodyMeshes | None:
+    """The meshes of the tracks picked by `rows` (bool mask, others NaN) in the full-frame camera (principal point at
+    the frame's centre): those the run posed, or, for a frame read back from results (no meshes), posed here from
+    the tracks' SMPL parameters. None when the frame has no bodies."""
+    bodies = tracked.bodies
+    if bodies is None:
         return None
     device = body_model.faces.device
-    values = {key: torch.as_tensor(np.asarray(record[key]), dtype=torch.float32, device=device) for key in MESH_KEYS}
-    count = len(record["track_ids"])
-    posed = torch.ones(count, dtype=torch.bool, device=device) if rows is None else torch.as_tensor(rows).to(device)
+    count = len(tracked)
+    picked = torch.as_tensor(np.asarray(rows, dtype=bool), device=device)
+    focal = torch.as_tensor(bodies.focal_length, dtype=torch.float32, device=device).reshape(count)
+    centre = torch.tensor([tracked.frame.width / 2, tracked.frame.height / 2], device=device)
+    if tracked.vertices is not None:
+        vertices = tracked.vertices.to(device, torch.float32).clone()
+        vertices[~picked] = float("nan")
+        return BodyMeshes(vertices, body_model.faces, focal, centre)
+    values = {key: torch.as_tensor(getattr(bodies, key), dtype=torch.float32, device=device) for key in MESH_KEYS}
+    posed = picked.clone()
     for value in values.values():
         posed &= torch.isfinite(value.reshape(count, -1)).all(dim=1)
     vertices = torch.full((count, body_model.num_vertices, 3), float("nan"), device=device)
@@ -119,8 +121,7 @@ def record_bodies(
             transl=values["cam_t"][posed],
         )
         vertices[posed] = output.vertices.float()
-    centre = torch.tensor([frame_size[0] / 2, frame_size[1] / 2], device=device)
-    return BodyMeshes(vertices, body_model.faces, values["focal_length"].reshape(count), centre)
+    return BodyMeshes(vertices, body_model.faces, focal, centre)
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:
@@ -183,30 +184,28 @@ class MeshPainter:
 
 
 def draw_overlay(
-    image: np.ndarray,
-    record: Mapping[str, Any],
+    tracked: TrackedFrame,
     options: OverlayOptions,
     painter: MeshPainter | None = None,
-    bodies: BodyMeshes | None = None,
-    joints: np.ndarray | None = None,
+    meshes: BodyMeshes | None = None,
 ) -> np.ndarray:
-    """A copy of `image` (H×W×3 uint8 RGB) with the record's tracks drawn as `options` asks: meshes first, then
-    joints (K×J×2 pixels), boxes and id labels on top."""
-    canvas = np.ascontiguousarray(image).copy()
-    track_ids = np.asarray(record["track_ids"]).tolist()
-    shown = [row for row, state in enumerate(np.asarray(record["states"]).tolist()) if state in options.states]
+    """A copy of the frame's image (H×W×3 uint8 RGB) with its tracks drawn as `options` asks: meshes first, then
+    joints (the bodies' 2D joints), boxes and id labels on top, for the tracks whose state is shown."""
+    canvas = np.ascontiguousarray(tracked.frame.image).copy()
+    track_ids = tracked.track_ids.tolist()
+    shown = [row for row, state in enumerate(tracked.states.tolist()) if state in options.states]
     colours = [track_colour(track_id) for track_id in track_ids]
-    if options.meshes and bodies is not None:
-        _check_rows(bodies.vertices.shape[0], len(track_ids), "body meshes")
+    if options.meshes and meshes is not None:
+        _check_rows(meshes.vertices.shape[0], len(track_ids), "body meshes")
         hidden = [row for row in range(len(track_ids)) if row not in shown]
-        vertices = bodies.vertices.detach().clone()
+        vertices = meshes.vertices.detach().clone()
         vertices[hidden] = float("nan")
-        (painter or MeshPainter()).paint(canvas, replace(bodies, vertices=vertices), colours, options.mesh_alpha)
-    if options.joints and joints is not None:
-        _check_rows(len(joints), len(track_ids), "2D joints")
+        (painter or MeshPainter()).paint(canvas, replace(meshes, vertices=vertices), colours, options.mesh_alpha)
+    if options.joints and tracked.bodies is not None:
+        joints = tracked.bodies.joints_2d
         for row in shown:
             _draw_joints(canvas, np.asarray(joints[row], dtype=np.float64), colours[row], options.line_width)
-    boxes = np.asarray(record["boxes"], dtype=np.float64)
+    boxes = np.asarray(tracked.boxes, dtype=np.float64)
     for row in shown:
         if options.boxes:
             _draw_box(canvas, boxes[row], colours[row], options.line_width)
@@ -302,18 +301,16 @@ class OverlayWriter:
         else:
             self._video.abandon()
 
-    def write(self, frame: Frame, record: Mapping[str, Any]) -> None:
-        """Draw `record` (a results frame record, with its body and joint keys when it has them) over `frame` and
-        encode it."""
+    def write(self, tracked: TrackedFrame) -> None:
+        """Draw a tracked frame (its tracks and, when the run has them, their bodies) and encode it."""
+        frame = tracked.frame
         if (frame.width, frame.height) != self.frame_size:
             raise ValueError(f"Frame {frame.index} is {frame.width}x{frame.height}, expected {self.frame_size}.")
-        joints = record.get(JOINTS_KEY) if self.options.joints else None
         with torch_threads(self.options.threads):
-            bodies = None
+            meshes = None
             if self.options.meshes and self.body_model is not None:
-                shown = np.isin(np.asarray(record["states"]), self.options.states)
-                bodies = record_bodies(record, self.body_model, self.frame_size, shown)
-            image = draw_overlay(frame.image, record, self.options, self._painter, bodies, joints)
+                meshes = track_meshes(tracked, np.isin(tracked.states, self.options.states), self.body_model)
+            image = draw_overlay(tracked, self.options, self._painter, meshes)
         if (frame.width, frame.height) != self.size:
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         self._video.write(image)

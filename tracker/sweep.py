@@ -16,14 +16,14 @@ from pathlib import Path
 from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.eval import COUNT_METRICS, count_sequence, load_mot_file, locate_gt_file
 from tracker.eval.evaluate import SequenceCounts
+from tracker.schema import HYDRA_FOLDER, MOT_FILE, RESOLVED_CONFIG_FILE, SUMMARY_FILE
 
 TABLE_METRICS = ("HOTA", "AssA", "IDF1", "IDSW", "MOTA")
 CSV_METRICS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDSW", "Frag", "FP", "FN")
 PLOT_COLUMNS = (*TABLE_METRICS, "fps")
-MOT_FILE = "tracks.mot.txt"
 COMBINED = "COMBINED"
 _LOG_LINE = re.compile(r"^\[[^\]]*\]\[[^\]]*\]\[ERROR\] - (?P<message>.*)$")
 
@@ -232,7 +232,7 @@ def run_input_path(folder: Path, video: str | None) -> Path | None:
     if video is None:
         return None
     path = Path(str(video))
-    hydra_file = folder / ".hydra" / "hydra.yaml"
+    hydra_file = folder / HYDRA_FOLDER / "hydra.yaml"
     if not path.is_absolute() and hydra_file.is_file():
         cwd = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.cwd")
         if cwd:
@@ -242,11 +242,11 @@ def run_input_path(folder: Path, video: str | None) -> Path | None:
 
 def _read_run(folder: Path) -> SweepRun:
     overrides = {}
-    for line in OmegaConf.to_container(OmegaConf.load(folder / ".hydra" / "overrides.yaml")):
+    for line in OmegaConf.to_container(OmegaConf.load(folder / HYDRA_FOLDER / "overrides.yaml")):
         key, _, value = str(line).partition("=")
         overrides[key.lstrip("+~")] = value
-    config_file = folder / "config.resolved.yaml"
-    config = OmegaConf.load(config_file if config_file.is_file() else folder / ".hydra" / "config.yaml")
+    config_file = folder / RESOLVED_CONFIG_FILE
+    config = OmegaConf.load(config_file if config_file.is_file() else folder / HYDRA_FOLDER / "config.yaml")
     run = SweepRun(
         folder, overrides, run_input_path(folder, config.get("video")), int(config.get("start", 1)), config.get("end")
     )
@@ -254,7 +254,7 @@ def _read_run(folder: Path) -> SweepRun:
         run.ran = False
         run.error = _last_logged_error(folder) or f"no {MOT_FILE} and no ERROR line in the run's log"
         return run
-    summary_file = folder / "summary.json"
+    summary_file = folder / SUMMARY_FILE
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
         run.fps, run.frames, run.seconds = summary.get("fps"), summary.get("frames"), summary.get("seconds")

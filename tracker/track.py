@@ -32,12 +32,12 @@ class Track:
     history: CueHistory | None = None
     pose: np.ndarray | None = None
 
-    def observe(self, frame: int, cues: dict[str, np.ndarray | None]) -> None:
-        """Records a matched detection's cues: its position and depth for the forecast, its pose if it has one."""
-        depth = cues["log_depth"]
-        self.history.push(frame, cues["point"], np.nan if depth is None else float(depth))
-        if cues["pose"] is not None and np.isfinite(cues["pose"]).all():
-            self.pose = cues["pose"]
+    def observe(self, frame: int, point: np.ndarray, log_depth: float, pose: np.ndarray | None) -> None:
+        """Records a matched detection's cues: its position and log depth (NaN: unknown) for the forecast, its pose
+        vector if it has one."""
+        self.history.push(frame, point, log_depth)
+        if pose is not None and np.isfinite(pose).all():
+            self.pose = pose
 
     def mark_hit(self, mean: np.ndarray, cov: np.ndarray, score: float, n_init: int) -> None:
         """Matched this frame: take the corrected state; confirm once it has `n_init` hits."""

@@ -1,34 +1,70 @@
 """The association step of one frame: predict, cost, assign in stages, update lifecycles."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from models.detection.base import Detections, ScoreThresholds
+from models.structures import (
+    BodyArrays,
+    Detections,
+    Frame,
+    InputError,
+    Observations,
+    ScoreThresholds,
+    cxcywh_to_xyxy,
+)
 from tracker.appearance import AppearanceMemory
 from tracker.assign import assign
 from tracker.cost import PhalpCost, location_cost
-from tracker.errors import InputError
-from tracker.features import Cues, CueHistory, TrackCues
-from tracker.predict import BoxKalmanFilter, cxcywh_to_xyxy, linear_forecast
+from tracker.features import CueHistory, Cues, TrackCues, detection_cues
+from tracker.predict import BoxKalmanFilter, linear_forecast
+from tracker.schema import frame_record
 from tracker.track import Track, TrackState
 
 
 @dataclass
 class TrackedFrame:
-    """Tracks alive after one frame (K rows); `det_index` is the matched detection or −1."""
+    """Tracks alive after one frame (K rows): ids, Kalman boxes (xyxy), last matched scores, states, and
+    `det_index`, the detection each track matched this frame (−1: none). `bodies` (per-track rows of the matched
+    detections' bodies, body-less rows for the others) and `vertices` (K×V×3 posed meshes, NaN rows for the
+    others) are set when the observations had them."""
 
-    frame: int
+    frame: Frame
     track_ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     states: np.ndarray
     det_index: np.ndarray
+    bodies: BodyArrays | None = None
+    vertices: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.track_ids)
+
+    def record(self) -> dict:
+        """This frame's results record (tracker.schema)."""
+        return frame_record(
+            self.frame.index, self.frame.time, self.track_ids, self.boxes, self.scores, self.states, self.bodies
+        )
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], frame: Frame) -> TrackedFrame:
+        """A frame read back from its results record: which detection a track matched is not stored (−1), nor are
+        the meshes (posed again from the SMPL parameters when needed)."""
+        track_ids = np.asarray(record["track_ids"])
+        return cls(
+            frame=frame,
+            track_ids=track_ids,
+            boxes=np.asarray(record["boxes"]),
+            scores=np.asarray(record["scores"]),
+            states=np.asarray(record["states"]),
+            det_index=np.full(len(track_ids), -1, dtype=np.int64),
+            bodies=BodyArrays.from_arrays(record),
+        )
 
 
 class Tracker:
@@ -57,9 +93,15 @@ class Tracker:
     ) -> None:
         _check_number("tracker.n_init", n_init, int, 1)
         _check_number("tracker.max_age", max_age, int, 0)
-        for name, value in [("max_cost", max_cost), ("max_cost_low", max_cost_low), ("max_cost_tentative", max_cost_tentative)]:
+        gates = {"max_cost": max_cost, "max_cost_low": max_cost_low, "max_cost_tentative": max_cost_tentative}
+        for name, value in gates.items():
             _check_number(f"tracker.{name}", value, float, 0.0)
-        for name, value in [("measurement_noise", measurement_noise), ("position_noise", position_noise), ("velocity_noise", velocity_noise)]:
+        noises = {
+            "measurement_noise": measurement_noise,
+            "position_noise": position_noise,
+            "velocity_noise": velocity_noise,
+        }
+        for name, value in noises.items():
             _check_number(f"tracker.{name}", value, float, 1e-9)
         self.thresholds = thresholds
         self.n_init, self.max_age = n_init, max_age
@@ -72,12 +114,19 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, detections: Detections, frame: int, cues: Cues | None = None) -> TrackedFrame:
-        """Advance all tracks by one frame given its detections (and their cues, which the first stage weighs
-        with PHALP's cost when one is configured); returns every live track."""
+    def update(self, observations: Observations) -> TrackedFrame:
+        """Advance all tracks by one frame given its detections and what the model stages found of them; returns
+        every live track with the body and mesh of the detection it matched."""
+        matched = self.associate(observations.detections, observations.frame.index, detection_cues(observations))
+        return self._snapshot(observations, matched)
+
+    def associate(self, detections: Detections, frame: int, cues: Cues) -> np.ndarray:
+        """The association step on given cues (the first stage weighs them with PHALP's cost when one is
+        configured): predict, match in three stages, update lifecycles, start tracks. Returns, for each live track
+        in `self.tracks` order, the detection it matched this frame (−1: none)."""
         self._predict()
         iou = self._iou_cost(detections)
-        first = iou if self.cost is None or cues is None else self._phalp_cost(detections, cues, frame, iou)
+        first = iou if self.cost is None else self._phalp_cost(detections, cues, frame, iou)
         scores, thresholds = detections.scores, self.thresholds
         high = np.flatnonzero(scores >= thresholds.high)
         low = np.flatnonzero((scores >= thresholds.low) & (scores < thresholds.high))
@@ -93,7 +142,7 @@ class Tracker:
         kept = self._apply(matched_det, detections, frame, cues)
         new = high_left[scores[high_left] >= thresholds.new_track]
         self._start_tracks(detections, new, frame, cues)
-        return self._snapshot(frame, np.concatenate([matched_det[kept], new]))
+        return np.concatenate([matched_det[kept], new])
 
     def _predict(self) -> None:
         if not self.tracks:
@@ -155,7 +204,7 @@ class Tracker:
         out[np.asarray(track_rows)[matches[:, 0]]] = det_rows[matches[:, 1]]
         return det_rows[unmatched]
 
-    def _apply(self, matched_det: np.ndarray, detections: Detections, frame: int, cues: Cues | None) -> np.ndarray:
+    def _apply(self, matched_det: np.ndarray, detections: Detections, frame: int, cues: Cues) -> np.ndarray:
         """Updates matched tracks, ages the others, drops the deleted; returns the mask of tracks kept."""
         hit = np.flatnonzero(matched_det >= 0)
         hit_ids = [self.tracks[i].track_id for i in hit]
@@ -167,41 +216,46 @@ class Tracker:
             for row, i in enumerate(hit):
                 track, det = self.tracks[i], matched_det[i]
                 track.mark_hit(mean[row], cov[row], float(detections.scores[det]), self.n_init)
-                if cues is not None:
-                    track.observe(frame, cues.row(det))
+                track.observe(frame, *cues.observation(det))
         for i in np.flatnonzero(matched_det < 0):
             self.tracks[i].mark_missed(self.max_age)
         kept = np.array([t.state is not TrackState.DELETED for t in self.tracks], dtype=bool)
         self.tracks = [t for t, k in zip(self.tracks, kept) if k]
         if self.appearance is not None:
             self.appearance.keep([t.track_id for t in self.tracks])
-            if cues is not None and cues.texture is not None:
+            if cues.texture is not None:
                 self.appearance.observe(hit_ids, cues.texture[torch.as_tensor(matched_det[hit])])
         return kept
 
-    def _start_tracks(self, detections: Detections, rows: np.ndarray, frame: int, cues: Cues | None) -> None:
+    def _start_tracks(self, detections: Detections, rows: np.ndarray, frame: int, cues: Cues) -> None:
         if len(rows) == 0:
             return
         mean, cov = self.kalman.initiate(detections.boxes[rows])
         for m, c, row in zip(mean, cov, rows):
             track = Track(self._next_id, m, c, float(detections.scores[row]), history=CueHistory.empty(self.history))
-            if cues is not None:
-                track.observe(frame, cues.row(row))
+            track.observe(frame, *cues.observation(row))
             self.tracks.append(track)
             self._next_id += 1
-        if self.appearance is not None and cues is not None and cues.texture is not None:
-            self.appearance.observe([t.track_id for t in self.tracks[-len(rows) :]], cues.texture[torch.as_tensor(rows)])
+        if self.appearance is not None and cues.texture is not None:
+            new_ids = [t.track_id for t in self.tracks[-len(rows) :]]
+            self.appearance.observe(new_ids, cues.texture[torch.as_tensor(rows)])
 
-    def _snapshot(self, frame: int, det_index: np.ndarray) -> TrackedFrame:
+    def _snapshot(self, observations: Observations, det_index: np.ndarray) -> TrackedFrame:
         tracks = self.tracks
         boxes = cxcywh_to_xyxy(np.stack([t.mean[:4] for t in tracks])) if tracks else np.zeros((0, 4))
+        bodies, vertices = observations.bodies, observations.vertices
+        if vertices is not None:
+            vertices = torch.cat([vertices, vertices.new_full((1, *vertices.shape[1:]), float("nan"))])
+            vertices = vertices[torch.as_tensor(det_index).to(vertices.device)]  # −1 takes the NaN row
         return TrackedFrame(
-            frame=frame,
+            frame=observations.frame,
             track_ids=np.array([t.track_id for t in tracks], dtype=np.int64),
             boxes=boxes.astype(np.float32),
             scores=np.array([t.score for t in tracks], dtype=np.float32),
             states=np.array([t.state.value for t in tracks]),
             det_index=det_index,
+            bodies=None if bodies is None else bodies.take(det_index),
+            vertices=vertices,
         )
 
 

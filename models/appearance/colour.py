@@ -15,7 +15,7 @@ from models.appearance.encoder import AppearanceEncoder
 from models.appearance.memory import VISIBLE
 from models.appearance.parts import texel_part_labels
 from models.body.body_model import BodyModel
-from tracker.errors import InputError
+from models.structures import InputError
 
 # sRGB primaries (linear RGB) to CIE XYZ under the D65 white, and that white.
 _RGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041))

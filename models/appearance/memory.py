@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from tracker.errors import InputError
+from models.structures import InputError
 
 VISIBLE = 0.5  # a texel whose visibility channel exceeds this counts as seen
 

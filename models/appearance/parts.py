@@ -7,8 +7,8 @@ import torch
 
 from models.body.body_model import SMPLX_BODY_JOINTS, BodyModel
 from models.body.joints import SMPL_JOINT_NAMES
+from models.structures import InputError
 from models.texture.uv_map import uv_texel_map
-from tracker.errors import InputError
 
 # SMPL-X joints past its 22 body joints, folded onto the SMPL joint they hang from: jaw and eyes, 15 finger joints
 # per hand.

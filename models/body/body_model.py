@@ -25,7 +25,8 @@ from smplx.utils import Struct
 
 from models.body.joints import SMPL_JOINT_NAMES, SMPL_PARENTS
 from models.body.model_file import load_model_arrays
-from tracker.errors import InputError
+from models.body.skeleton import Skeleton
+from models.structures import InputError
 
 SMPL_BODY_JOINTS = len(SMPL_JOINT_NAMES) - 1  # 23 joints below the root
 SMPLX_JOINT_COUNT = 55
@@ -78,10 +79,11 @@ class BodyModel(torch.nn.Module):
         if uv is not None:
             self.register_buffer("uv_vt", uv.vt)
             self.register_buffer("uv_ft", uv.ft)
+        rows = list(range(SMPLX_BODY_JOINTS + 1)) + (list(SMPLX_MIDDLE_FINGER_BASES) if is_smplx else [22, 23])
+        self.skeleton = Skeleton(
+            layer.J_regressor[rows], layer.v_template, layer.shapedirs[..., : layer.num_betas], SMPL_PARENTS
+        )
         if not is_smplx:
-            regressor = layer.J_regressor
-            self.register_buffer("rest_joints", regressor @ layer.v_template)
-            self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", regressor, layer.shapedirs))
             self.has_pose_correctives = bool(layer.posedirs.abs().max() > 0)
 
     @property
@@ -162,8 +164,6 @@ class BodyModel(torch.nn.Module):
     ) -> torch.Tensor:
         """The 24 posed joints B×24×3, as `forward(...).joints`, without skinning the mesh (a tiny fraction of the
         cost: joints depend on shape and pose only through the joint regressor and the kinematic chain)."""
-        if self.is_smplx:
-            return self.forward(global_orient, body_pose, betas, transl, pose2rot).joints
         batch = betas.shape[0]
         rotations = torch.cat(
             [
@@ -172,12 +172,12 @@ class BodyModel(torch.nn.Module):
             ],
             dim=1,
         )
-        posed, _ = self._kinematic_chain(rotations, _pad_betas(betas, self.num_betas))
+        posed = self.skeleton(rotations, _pad_betas(betas, self.num_betas))
         return posed if transl is None else posed + transl[:, None, :]
 
     def _kinematic_chain(self, rotations: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posed joints B×24×3 and joint transforms B×24×4×4 (rest joints follow the shape directions)."""
-        rest = self.rest_joints + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        rest = self.skeleton.rest_joints(betas)
         return batch_rigid_transform(rotations, rest, self.layer.parents, dtype=rest.dtype)
 
 

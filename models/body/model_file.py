@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from tracker.errors import InputError
+from models.structures import InputError
 
 
 class _PickledState:

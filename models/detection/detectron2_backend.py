@@ -13,9 +13,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from models.detection.base import Detections, Detector, ScoreThresholds
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.detection.detector import Detector
+from models.structures import Detections, Frame, InputError, ScoreThresholds
 
 INSTALL_SENTENCE = (
     "detector=detectron2 needs detectron2, which is not on PyPI: install it with "

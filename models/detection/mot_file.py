@@ -6,9 +6,11 @@ from typing import Sequence
 
 import numpy as np
 
-from models.detection.base import Detections, Detector, ScoreThresholds
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.detection.detector import Detector
+from models.mot_text import read_mot_table
+from models.structures import Detections, Frame, InputError, ScoreThresholds, xywh_to_xyxy
+
+DET_LAYOUT = ("frame", "id", "x", "y", "w", "h", "score")
 
 
 def find_det_file(path: str | Path) -> Path | None:
@@ -22,33 +24,12 @@ def find_det_file(path: str | Path) -> Path | None:
 
 def read_det_file(path: Path) -> dict[int, np.ndarray]:
     """Rows `frame,id,x,y,w,h,score,...` grouped by frame as N×5 float32 arrays (x1, y1, x2, y2, score)."""
-    rows: list[tuple[int, float, float, float, float, float]] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            text = line.strip()
-            if not text:
-                continue
-            fields = text.split(",")
-            try:
-                if len(fields) < 7:
-                    raise ValueError
-                frame = int(float(fields[0]))
-                x, y, w, h, score = (float(v) for v in fields[2:7])
-            except ValueError:
-                raise InputError(
-                    f"{path}, line {line_number}: expected 'frame,id,x,y,w,h,score,...' with numbers, got {text!r}."
-                ) from None
-            if frame < 1 or w < 0 or h < 0 or not np.isfinite([x, y, w, h, score]).all():
-                raise InputError(
-                    f"{path}, line {line_number}: frame must be ≥ 1 and the box finite with w, h ≥ 0, got {text!r}."
-                )
-            rows.append((frame, x, y, x + w, y + h, score))
-    table = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-    order = np.argsort(table[:, 0], kind="stable")
-    table = table[order]
+    table = read_mot_table(path, DET_LAYOUT)
+    table = table[np.argsort(table[:, 0], kind="stable")]
+    boxes = xywh_to_xyxy(table[:, 2:6])
+    rows = np.concatenate([boxes, table[:, 6:7]], axis=1).astype(np.float32)
     frames, starts = np.unique(table[:, 0].astype(np.int64), return_index=True)
-    chunks = np.split(table[:, 1:].astype(np.float32), starts[1:])
-    return {int(f): chunk for f, chunk in zip(frames, chunks)}
+    return {int(f): chunk for f, chunk in zip(frames, np.split(rows, starts[1:]))}
 
 
 class MotFileDetector(Detector):

@@ -11,8 +11,9 @@ import importlib
 
 import torch
 
-from models.texture.rasterizer import Fragments, Rasterizer, check_image_size, check_mesh, per_mesh_pair
-from tracker.errors import InputError
+from models.camera import camera_pair
+from models.structures import InputError
+from models.texture.rasterizer import Fragments, Rasterizer, check_image_size, check_mesh
 
 # Camera frame (x right, y down) -> PyTorch3D view frame (x left, y up): a half turn about z, depth unchanged.
 _TO_PYTORCH3D_VIEW = (-1.0, -1.0, 1.0)
@@ -47,8 +48,8 @@ class PyTorch3DRasterizer(Rasterizer):
             return Fragments.background(batch, (height, width), vertices.device, vertices.dtype)
         single = vertices.float()
         cameras = self.renderer.PerspectiveCameras(
-            focal_length=per_mesh_pair(focal, batch, single, "focal"),
-            principal_point=per_mesh_pair(principal_point, batch, single, "principal_point"),
+            focal_length=camera_pair(focal, batch, single, "focal"),
+            principal_point=camera_pair(principal_point, batch, single, "principal_point"),
             in_ndc=False,
             image_size=torch.tensor([[height, width]] * batch, device=vertices.device),
             device=vertices.device,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from tracker.errors import InputError
+from models.camera import project_to_pixels
+from models.structures import InputError
 
 
 @dataclass
@@ -73,19 +74,6 @@ class Rasterizer(ABC):
         the 3D surface; without it everything is interpolated linearly in the image (orthographic, UV maps)."""
 
 
-def project_to_pixels(
-    vertices: torch.Tensor, focal: float | torch.Tensor, principal_point: torch.Tensor
-) -> torch.Tensor:
-    """Pinhole projection of camera-frame vertices B×V×3 to B×V×3 (u, v in pixels, z kept as depth)."""
-    batch = vertices.shape[0]
-    focal_xy = per_mesh_pair(focal, batch, vertices, "focal")
-    centre_xy = per_mesh_pair(principal_point, batch, vertices, "principal_point")
-    depth = vertices[..., 2:3]
-    safe_depth = torch.where(depth > 0, depth, torch.ones_like(depth))
-    uv = vertices[..., :2] / safe_depth * focal_xy[:, None, :] + centre_xy[:, None, :]
-    return torch.cat([uv, depth], dim=-1)
-
-
 def check_mesh(points: torch.Tensor, faces: torch.Tensor, name: str) -> None:
     """Reject a vertex batch that is not B×V×3 floating point or faces that are not F×3 integer rows into it."""
     if points.ndim != 3 or points.shape[-1] != 3 or not points.is_floating_point():
@@ -101,17 +89,3 @@ def check_image_size(image_size: tuple[int, int]) -> tuple[int, int]:
     if len(image_size) != 2 or min(int(image_size[0]), int(image_size[1])) <= 0:
         raise InputError(f"Rasterizer `image_size` must be two positive ints (H, W), got {image_size}.")
     return int(image_size[0]), int(image_size[1])
-
-
-def per_mesh_pair(value: float | torch.Tensor, batch: int, like: torch.Tensor, name: str) -> torch.Tensor:
-    """A scalar, (2,), (B,), (B, 1) or (B, 2) camera parameter (`name`) as B×2 on `like`'s device and dtype."""
-    tensor = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    if tensor.ndim == 0 or tensor.shape == (2,):
-        return tensor.expand(batch, 2)
-    if tensor.shape in ((batch,), (batch, 1)):
-        return tensor.reshape(batch, 1).expand(batch, 2)
-    if tensor.shape == (batch, 2):
-        return tensor
-    raise InputError(
-        f"Rasterizer `{name}` must be a scalar, (2,), (B,) or (B, 2) for B={batch}, got {tuple(tensor.shape)}."
-    )

@@ -17,11 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from models.body.body_model import BodyModel
-from models.body_params import BodyParams
-from models.crops import CropSpec, PersonBatch
-from models.texture.rasterizer import Rasterizer, per_mesh_pair
+from models.camera import camera_pair
+from models.structures import BodyParams, CropSpec, InputError, PersonBatch
+from models.texture.rasterizer import Rasterizer
 from models.texture.uv_map import uv_texel_map
-from tracker.errors import InputError
 
 MASK_THRESHOLD = 0.5  # a texel whose image pixel has a person-mask value below this is not visible
 
@@ -76,8 +75,8 @@ class TextureSampler:
         textures = images.new_zeros((batch, 4, self.uv_size * self.uv_size))
         if batch == 0:
             return textures.reshape(batch, 4, self.uv_size, self.uv_size)
-        focal_xy = per_mesh_pair(focal, batch, vertices, "focal")
-        centre_xy = per_mesh_pair(principal_point, batch, vertices, "principal_point")
+        focal_xy = camera_pair(focal, batch, vertices, "focal")
+        centre_xy = camera_pair(principal_point, batch, vertices, "principal_point")
         scale = self.depth_map_scale
         depth_height, depth_width = max(1, round(height * scale)), max(1, round(width * scale))
         depth = self.rasterizer.rasterize(
@@ -109,12 +108,11 @@ class TextureSampler:
         self, people: PersonBatch, params: BodyParams, vertices: torch.Tensor, crop_spec: CropSpec
     ) -> torch.Tensor:
         """Textures B×4×S×S of a window's people from their regressor crops: `vertices` B×V×3 are the posed body
-        vertices in the body model's frame (BodyModel output, no translation); `params.cam_t` places them."""
+        meshes in the full-frame camera (`params.cam_t` applied); `params` gives that camera."""
         focal, principal_point = crop_camera(
             params.focal_length, params.image_size, people.center, people.size, people.crops.shape[-1]
         )
-        camera_vertices = vertices + params.cam_t[:, None, :].to(vertices.dtype)
-        return self.sample(crops_to_rgb(people.crops, crop_spec), camera_vertices, focal, principal_point)
+        return self.sample(crops_to_rgb(people.crops, crop_spec), vertices, focal, principal_point)
 
     def _buffers(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Faces and texel tables on `device`, copied there once."""

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from models.structures import InputError
 from models.texture.rasterizer import Fragments, Rasterizer, check_image_size, check_mesh
-from tracker.errors import InputError
 
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _LOW_32_BITS = 0xFFFFFFFF

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.structures import InputError
 from models.texture.torch_rasterizer import TorchRasterizer
-from tracker.errors import InputError
 
 
 @dataclass(frozen=True)

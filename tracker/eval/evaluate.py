@@ -8,7 +8,7 @@ from functools import reduce
 from operator import add
 from pathlib import Path
 
-from tracker.errors import InputError
+from models.structures import InputError
 from tracker.eval.clear import ClearCounts, clear_counts
 from tracker.eval.counts import AdditiveCounts
 from tracker.eval.hota import HotaCounts, hota_counts

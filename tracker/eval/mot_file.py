@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tracker.errors import InputError
+from models.mot_text import read_mot_table
+from models.structures import InputError
+from tracker.schema import MOT_FILE
 
 GT_FILE_IN_SEQUENCE = Path("gt") / "gt.txt"
-RESULTS_FILE_IN_RUN = Path("tracks.mot.txt")
+RESULTS_LAYOUT = ("frame", "id", "x", "y", "w", "h")
+GT_LAYOUT = (*RESULTS_LAYOUT, "conf")
 
 
 @dataclass(frozen=True)
@@ -46,26 +48,15 @@ def locate_gt_file(path: str | Path) -> Path:
 def locate_results_file(path: str | Path) -> Path:
     """Return the results file for `path`: the file itself, or `tracks.mot.txt` inside a phalanx run folder."""
     path = Path(path)
-    return path / RESULTS_FILE_IN_RUN if path.is_dir() else path
+    return path / MOT_FILE if path.is_dir() else path
 
 
 def load_mot_file(path: str | Path, frames: tuple[int, int] | None = None, is_gt: bool = False) -> MotBoxes:
     """Load a MOT file, keeping rows inside `frames` (inclusive); for ground truth, rows with conf == 0 are dropped."""
     path = Path(path)
-    kind = "Ground-truth" if is_gt else "Results"
     if not path.is_file():
-        raise InputError(f"{kind} file {path} does not exist.")
-    num_columns = 7 if is_gt else 6
-    try:
-        with path.open(encoding="utf-8") as handle:
-            rows = [
-                _parse_row(line, path, number, num_columns)
-                for number, line in enumerate(handle, start=1)
-                if line.strip()
-            ]
-    except UnicodeDecodeError:
-        raise InputError(f"{kind} file {path} is not a UTF-8 text file.") from None
-    table = np.array(rows, dtype=np.float64).reshape(-1, num_columns)
+        raise InputError(f"{'Ground-truth' if is_gt else 'Results'} file {path} does not exist.")
+    table = read_mot_table(path, GT_LAYOUT if is_gt else RESULTS_LAYOUT)
     keep = np.ones(len(table), dtype=bool)
     if is_gt:
         keep &= table[:, 6] != 0
@@ -75,26 +66,6 @@ def load_mot_file(path: str | Path, frames: tuple[int, int] | None = None, is_gt
     boxes = MotBoxes(frames=table[:, 0].astype(np.int64), ids=table[:, 1].astype(np.int64), boxes=table[:, 2:6].copy())
     _reject_repeated_ids(boxes, path)
     return boxes
-
-
-def _parse_row(line: str, path: Path, number: int, num_columns: int) -> list[float]:
-    """Parse the first `num_columns` numbers of one line, or raise an InputError naming the file and line."""
-    expected = "frame,id,x,y,w,h,conf" if num_columns == 7 else "frame,id,x,y,w,h"
-    fields = line.strip().split(",")
-    try:
-        values = [float(field) for field in fields[:num_columns]]
-    except ValueError:
-        values = []
-    if len(values) < num_columns or not all(math.isfinite(value) for value in values):
-        raise InputError(
-            f"{path} line {number}: expected comma-separated numbers {expected}, got '{line.strip()[:80]}'."
-        )
-    frame, track_id, _, _, width, height = values[:6]
-    if not frame.is_integer() or frame < 1 or not track_id.is_integer() or width < 0 or height < 0:
-        raise InputError(
-            f"{path} line {number}: expected a whole frame number >= 1, a whole id and a non-negative width and height."
-        )
-    return values
 
 
 def _reject_repeated_ids(boxes: MotBoxes, path: Path) -> None:

@@ -1,6 +1,6 @@
 """Input and output: video sources that yield Frames, and the streamed results writer and reader."""
 
-from tracker.io.frames import Frame
+from models.structures import Frame
 from tracker.io.results import Results, ResultsWriter, load_results
 from tracker.io.sources import VideoSource, open_source
 

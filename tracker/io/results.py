@@ -19,15 +19,9 @@ from typing import Any
 import joblib
 import numpy as np
 
-from tracker.errors import InputError
-
-SCHEMA = "phalanx.results"
-VERSION = 1
-RESULTS_FILE = "results.jbl"
-MOT_FILE = "tracks.mot.txt"
-PARTIAL_SUFFIX = ".partial"
-REQUIRED_KEYS = ("frame", "time", "track_ids", "boxes", "scores", "states")
-_RESERVED_HEADER_KEYS = ("schema", "version", "per_box_keys")
+from models.mot_text import mot_rows
+from models.structures import InputError
+from tracker.schema import FRAME_KEYS, HEADER_KEYS, MOT_FILE, PARTIAL_SUFFIX, RESULTS_FILE, SCHEMA, VERSION
 
 
 class ResultsWriter:
@@ -44,10 +38,10 @@ class ResultsWriter:
         mot_states: Collection[str] = ("confirmed",),
         per_box_keys: Sequence[str] = (),
     ) -> None:
-        reserved = [key for key in _RESERVED_HEADER_KEYS if key in header]
+        reserved = [key for key in HEADER_KEYS if key in header]
         if reserved:
             raise ValueError(f"Results header must not set the reserved keys {reserved}.")
-        clashing = [key for key in per_box_keys if key in REQUIRED_KEYS]
+        clashing = [key for key in per_box_keys if key in FRAME_KEYS]
         if clashing:
             raise ValueError(f"Per-box keys {clashing} clash with the required record keys.")
         self.run_dir = Path(run_dir)
@@ -185,7 +179,7 @@ def _partial(path: Path) -> Path:
 
 def _validated(record: Mapping[str, Any], per_box_keys: Sequence[str], last_frame: int) -> dict:
     """Check a frame record (ValueError on a programmer error) and return it with the box arrays in canonical dtypes."""
-    missing = [key for key in (*REQUIRED_KEYS, *per_box_keys) if key not in record]
+    missing = [key for key in (*FRAME_KEYS, *per_box_keys) if key not in record]
     if missing:
         raise ValueError(f"Frame record lacks the keys {missing}.")
     frame = record["frame"]
@@ -220,13 +214,6 @@ def _validated(record: Mapping[str, Any], per_box_keys: Sequence[str], last_fram
 
 
 def _mot_rows(record: dict, states: frozenset[str]) -> list[str]:
-    """MOTChallenge rows `frame,id,x,y,w,h,score,-1,-1,-1` for the boxes whose state is in `states`."""
-    rows = []
-    for track_id, (x1, y1, x2, y2), score, state in zip(
-        record["track_ids"].tolist(), record["boxes"].tolist(), record["scores"].tolist(), record["states"].tolist()
-    ):
-        if state in states:
-            rows.append(
-                f"{record['frame']},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.3f},-1,-1,-1\n"
-            )
-    return rows
+    """MOTChallenge rows of the boxes whose state is in `states`."""
+    shown = np.isin(record["states"], list(states))
+    return mot_rows(record["frame"], record["track_ids"][shown], record["boxes"][shown], record["scores"][shown])

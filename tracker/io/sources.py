@@ -18,8 +18,7 @@ import av
 import cv2
 import numpy as np
 
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.structures import Frame, InputError
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -1,4 +1,5 @@
-"""SSD grid anchors and the Faster R-CNN box coder, as the TF graph computes them (normalised ymin, xmin, ymax, xmax)."""
+"""SSD grid anchors and the Faster R-CNN box coder, as the TF graph computes them (normalised ymin, xmin, ymax,
+xmax)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,7 +9,7 @@ Optionally each detection then gets a second look (`refine`): a square window ar
 size, is run through the network at a small input size, so that the person fills a good share of the input. The
 box found there replaces the first one and the two scores are averaged. People 60-150 px tall in a 768-px frame
 are 25-60 px at 300×300, where SSDLite's boxes are too loose to reach IoU 0.5; the second look fixes that
-(tools/bench_detection.py).
+(benchmarks/bench_detection.py).
 """
 from __future__ import annotations
 
@@ -20,15 +20,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from models.boxes import iou_matrix
-from models.detection.base import Detections, Detector, ScoreThresholds
+from models.detection.detector import Detector
 from models.detection.ssdlite.anchors import decode_boxes, grid_anchors
 from models.detection.ssdlite.fusion import weighted_box_fusion
 from models.detection.ssdlite.nms import batched_nms
 from models.detection.ssdlite.preprocess import resize_bilinear_legacy, to_network_input
 from models.detection.ssdlite.weights import load_ssdlite
-from tracker.errors import InputError
-from tracker.io.frames import Frame
+from models.structures import Detections, Frame, InputError, ScoreThresholds, iou_matrix
 
 PERSON_CLASS = 1
 MERGE_METHODS = ("fusion", "nms")

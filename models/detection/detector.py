@@ -1,0 +1,20 @@
+"""The batched `Detector` interface every detection backend implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from models.structures import Detections, Frame, ScoreThresholds
+
+
+class Detector(ABC):
+    """Finds people in a window of frames at once, so that network backends can batch.
+
+    `thresholds` says how its scores are read: each detector has its own score scale.
+    """
+
+    thresholds: ScoreThresholds
+
+    @abstractmethod
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """One `Detections` per frame, in the order given."""

@@ -1,0 +1,80 @@
+"""Draw the overlay video of a finished run from its results file, streaming the video again frame by frame
+(body meshes posed from the SMPL parameters in the results, with the body model the run used).
+
+Example: python tools/render.py outputs/track/2026-11-21_09-17-28 [--video PATH] [--output overlay.mp4]
+         [size=[640,480] ids=false states=[confirmed,lost] ...]   (keys of configs/render/default.yaml)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from models.structures import InputError
+from tracker.build import build
+from tracker.io import load_results, open_source
+from tracker.render import OverlayOptions, OverlayWriter
+from tracker.schema import MESH_KEYS
+from tracker.sweep import run_input_path
+from tracker.tracker import TrackedFrame
+
+RENDER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "render" / "default.yaml"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options: the run (folder or results.jbl), the video, the output and render overrides."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
+    parser.add_argument("--video", type=Path, help="the input video (default: the one named in the results)")
+    parser.add_argument("--output", type=Path, help="output mp4 (default: RUN/overlay.mp4 or render.file)")
+    parser.add_argument("overrides", nargs="*", help="render options as key=value, e.g. size=[640,480] meshes=false")
+    return parser.parse_intermixed_args(argv)
+
+
+def render_options(overrides: list[str]) -> OverlayOptions:
+    """configs/render/default.yaml with `key=value` overrides applied (unknown keys rejected)."""
+    config = OmegaConf.load(RENDER_CONFIG)
+    OmegaConf.set_struct(config, True)
+    try:
+        config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
+    except ConfigKeyError as error:
+        raise InputError(f"Unknown render option '{error.key}': the keys are those of {RENDER_CONFIG}.") from None
+    except OmegaConfBaseException as error:
+        raise InputError(f"Render option rejected: {str(error).splitlines()[0]}.") from None
+    return build(config)
+
+
+def render_run(run: Path, video: Path | None, output: Path | None, options: OverlayOptions) -> Path:
+    """Write the overlay of the run's results over its video; returns the video's path."""
+    results = load_results(run)
+    run_dir = results.path.parent
+    first, last, stride = results.header["frame_numbers"]
+    video = video or run_input_path(run_dir, results.header["video"])
+    source = open_source(video, start=first, end=last, stride=stride)
+    output = output or run_dir / options.file
+    has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
+    body_model = build(OmegaConf.create(results.header["config"]["body"])) if options.meshes and has_bodies else None
+    frame_size = (source.width, source.height)
+    with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:
+        for frame, record in zip(source, results.frames(), strict=True):
+            if record["frame"] != frame.index:
+                found = record["frame"]
+                raise InputError(f"Results {results.path} have frame {found} where {video} has frame {frame.index}.")
+            overlay.write(TrackedFrame.from_record(record, frame))
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render; on bad input print one sentence to stderr and return 2."""
+    args = parse_args(argv)
+    try:
+        output = render_run(args.run, args.video, args.output, render_options(args.overrides))
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}")
+    return 0
+
