@@ -7,7 +7,7 @@ import torch
 
 from models.body import BodyModel
 from models.camera import project
-from models.crops import make_crops
+from models.crops import make_crops, resample_to_crops
 from models.regressors import Regressor
 from models.structures import Bodies, Detections, Frame
 
@@ -16,7 +16,9 @@ class BodyEstimator:
     """Runs a regressor on every detected person of a window and poses the body model with its output.
 
     Runs under no_grad rather than inference mode: fitting regressors optimise with gradients of their own.
-    `pixels` keeps image crops even when the regressor needs none (for the texture stage).
+    `pixels` keeps image crops even when the regressor needs none (for the texture stage); when the regressor
+    segments its people (BlazePose's person mask), the crops get the mask as a fourth channel, which keeps the
+    texture stage's samples on the person.
     """
 
     def __init__(
@@ -42,6 +44,10 @@ class BodyEstimator:
             pixels=self.pixels,
         )
         params = self.regressor.predict(crops, [f.image for f in frames])
+        landmarks = params.landmarks
+        if landmarks is not None and landmarks.mask is not None and crops.crops.shape[1] == 3 and len(crops):
+            mask = resample_to_crops(landmarks.mask[:, None], landmarks.roi_center, landmarks.roi_side, crops)
+            crops.crops = torch.cat([crops.crops, mask], dim=1)
         joints = self.body_model.joints(params.global_orient, params.body_pose, params.betas, transl=params.cam_t)
         joints_2d = project(joints, torch.zeros_like(params.cam_t), params.focal_length, params.image_size)
         return Bodies(

@@ -162,3 +162,22 @@ def _mask_crops(
         padded[start : start + count, 0, :h, :w] = frame_masks.to(device=device, dtype=torch.float32)
         start += count
     return F.grid_sample(padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def resample_to_crops(
+    maps: torch.Tensor, map_center: torch.Tensor, map_side: torch.Tensor, people: PersonBatch
+) -> torch.Tensor:
+    """Per-person maps over square frame regions (B×C×M×M; map pixel (i, j) covers the frame point
+    map_center + ((j, i) + 0.5) / M − 0.5) · map_side) resampled onto the people's crops: B×C×S×S, bilinear, zero
+    outside the map. Used to give the crops a person mask computed on another region (BlazePose's)."""
+    size = people.crops.shape[-1]
+    device = people.crops.device
+    # Crop pixel j samples frame point center + (j − S/2)·side/S (pixel indices), i.e. + 0.5 in continuous terms.
+    steps = torch.arange(size, device=device, dtype=torch.float32) - size / 2
+    offsets = steps[None, :] * (people.size.to(device, torch.float32)[:, None] / size) + 0.5
+    center, side = map_center.to(device, torch.float32), map_side.to(device, torch.float32)[:, None]
+    xs = 2 * (people.center[:, 0:1].to(device) + offsets - center[:, 0:1]) / side
+    ys = 2 * (people.center[:, 1:2].to(device) + offsets - center[:, 1:2]) / side
+    grid = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1)
+    maps = maps.to(device, torch.float32)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

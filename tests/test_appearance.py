@@ -139,7 +139,7 @@ def test_config_builds_a_colour_descriptor(body_model) -> None:
     descriptor = instantiate(config.encoder)(body_model=body_model)
     assert isinstance(descriptor, AppearanceEncoder) and isinstance(descriptor, ColourDescriptor)
     assert descriptor.part_names == tuple(config.encoder.parts)
-    assert 0 < config.memory_blend_rate <= 1
+    assert 0 < config.memory_rate <= 1 and config.memory == "texture" and config.distance_scale > 0
     with pytest.raises(InputError, match="not an SMPL joint"):
         ColourDescriptor.from_body_model(body_model, 64, {"torso": ["spine1", "tail"]})
 

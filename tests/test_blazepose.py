@@ -53,7 +53,9 @@ def regressor() -> BlazePoseRegressor:
 def test_matches_the_original_model(network, reference):
     crops = torch.from_numpy(reference["crops"]).permute(0, 3, 1, 2).float() / 255.0
     with torch.inference_mode():
-        outputs = network(crops)
+        outputs = network(crops, segment=True)
+        plain = network(crops)
+    assert plain.mask_logits is None and torch.equal(plain.landmarks, outputs.landmarks)
     landmark_error = (outputs.landmarks[..., :2] - torch.from_numpy(reference["landmarks"][..., :2])).abs().max()
     world_error = (outputs.world - torch.from_numpy(reference["world"])).abs().max()
     assert landmark_error < 0.5  # pixels of the 256×256 input
@@ -63,6 +65,10 @@ def test_matches_the_original_model(network, reference):
     torch.testing.assert_close(outputs.pose_flag, torch.from_numpy(reference["pose_flag"]), atol=1e-3, rtol=0)
     is_person = torch.from_numpy(reference["is_person"])
     assert (outputs.pose_flag[~is_person] < 0.5).all()
+    # The person mask: probabilities within 0.01 of the file's, the same pixels above one half.
+    mask = torch.sigmoid(outputs.mask_logits)
+    expected = torch.sigmoid(torch.from_numpy(reference["mask_logits"]).float())
+    assert (mask - expected).abs().max() < 0.01 and torch.equal(mask > 0.5, expected > 0.5)
 
 
 @needs_weights
@@ -73,8 +79,12 @@ def test_loading_is_strict(network):
         load_weights(shorter, find_landmark_model())
     wrong_kernel = BlazePoseFull()
     wrong_kernel.stages[3].depthwise.conv = torch.nn.Conv2d(192, 192, 3, groups=192)
-    with pytest.raises(InputError, match="convolution 13"):
+    with pytest.raises(InputError, match="landmark path convolution 13"):
         load_weights(wrong_kernel, find_landmark_model())
+    wrong_head = BlazePoseFull()
+    wrong_head.segmentation.head.conv = torch.nn.Conv2d(8, 1, 1)
+    with pytest.raises(InputError, match="segmentation decoder convolution 20"):
+        load_weights(wrong_head, find_landmark_model())
     assert len(network.conv_layers()) == 3 + 3 * len(ENCODER_STAGES) + 4 + 2 * 11 + 3
 
 

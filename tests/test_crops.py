@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.crops import make_crops, square_regions
+from models.crops import make_crops, resample_to_crops, square_regions
 from models.structures import CropSpec, InputError
 
 SPEC = CropSpec()
@@ -131,3 +131,17 @@ def test_bad_input_is_rejected_with_input_error():
         make_crops([image], [np.zeros((0, 4)), np.zeros((0, 4))])
     with pytest.raises(InputError, match="expected 1 masks"):
         make_crops([image], [np.array([[0, 0, 10, 10]])], masks=[np.zeros((2, 64, 96), bool)])
+
+
+def test_maps_of_other_square_regions_resample_onto_the_crops():
+    people = make_crops([np.zeros((200, 300, 3), np.uint8)], [np.array([[100.0, 40.0, 140.0, 150.0]])], pixels=False)
+    size = people.crops.shape[-1]
+    center, side, pixels = torch.tensor([[118.0, 97.0]]), torch.tensor([190.0]), 64
+    # A map whose value is the frame x coordinate of each of its pixel centres (a ramp bilinear sampling keeps).
+    map_x = center[0, 0] + ((torch.arange(pixels) + 0.5) / pixels - 0.5) * side[0]
+    maps = map_x.expand(pixels, pixels)[None, None]
+    resampled = resample_to_crops(maps, center, side, people)[0, 0]
+    crop_x = people.center[0, 0] + (torch.arange(size) - size / 2) * people.size[0] / size + 0.5
+    inside = (crop_x > map_x[0]) & (crop_x < map_x[-1])
+    torch.testing.assert_close(resampled[size // 2, inside], crop_x[inside], atol=1e-3, rtol=0)
+    assert (resampled[:, crop_x < center[0, 0] - side[0] / 2 - 2] == 0).all()  # outside the map: zero

@@ -14,16 +14,18 @@ PELVIS = 0
 @dataclass
 class Cues:
     """Per-detection cues (N rows). `point`: the person's image position (projected pelvis, else the box centre)
-    divided by the frame's longer side; `log_depth`: log of the camera distance in metres; `pose`: PHALP's pose
-    vector (root and joint rotation matrices and betas, 226 values); `appearance`: an embedding. Any cue but
-    `point` may be None (no stage produced it) or hold NaN rows (not available for that detection). `texture`
-    (N×4×S×S tensor) is the sampled UV texture behind `appearance` (N×E tensor), kept for the tracks' memories."""
+    divided by the frame's longer side (`scale`, pixels); `log_depth`: log of the camera distance in metres;
+    `pose`: PHALP's pose vector (root and joint rotation matrices and betas, 226 values); `appearance`: an
+    embedding (N×E tensor). Any cue but `point` may be None (no stage produced it) or hold NaN rows (not available
+    for that detection). `texture` (N×4×S×S tensor) is the sampled UV texture behind a texture descriptor's
+    `appearance`, kept for the tracks' texture memories."""
 
     point: np.ndarray
     log_depth: np.ndarray | None = None
     pose: np.ndarray | None = None
     appearance: torch.Tensor | None = None
     texture: torch.Tensor | None = None
+    scale: float = 1.0
 
     def __len__(self) -> int:
         return len(self.point)
@@ -43,7 +45,7 @@ def detection_cues(observations: Observations) -> Cues:
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     appearance, texture = observations.embeddings, observations.textures
     if bodies is None or len(detections) == 0:
-        return Cues(point=centre / scale, appearance=appearance, texture=texture)
+        return Cues(point=centre / scale, appearance=appearance, texture=texture, scale=scale)
     pelvis = bodies.joints_2d[:, PELVIS]
     point = np.where(np.isfinite(pelvis), pelvis, centre) / scale
     depth = bodies.cam_t[:, 2]
@@ -59,7 +61,7 @@ def detection_cues(observations: Observations) -> Cues:
             axis=1,
         )
         pose[~bodies.has_pose] = np.nan
-    return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance, texture=texture)
+    return Cues(point=point, log_depth=log_depth, pose=pose, appearance=appearance, texture=texture, scale=scale)
 
 
 @dataclass

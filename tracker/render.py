@@ -43,7 +43,7 @@ class OverlayOptions:
 
     enabled: str | bool = "auto"
     file: str = "overlay.mp4"
-    states: tuple[str, ...] = ("confirmed",)
+    states: tuple[str, ...] = ("confirmed", "interpolated")
     boxes: bool = True
     ids: bool = True
     meshes: bool = True

@@ -20,7 +20,8 @@ class TrackState(str, Enum):
 
 @dataclass
 class Track:
-    """A person followed over time: Kalman state (mean 8, cov 8×8), last score and lifecycle counters."""
+    """A person followed over time: Kalman state (mean 8, cov 8×8), last score, lifecycle counters, the cue history
+    of its recent observations, its last pose, and the shot (counted from 0 at the first frame) it was last seen in."""
 
     track_id: int
     mean: np.ndarray
@@ -31,6 +32,7 @@ class Track:
     frames_since_update: int = 0
     history: CueHistory | None = None
     pose: np.ndarray | None = None
+    shot: int = 0
 
     def observe(self, frame: int, point: np.ndarray, log_depth: float, pose: np.ndarray | None) -> None:
         """Records a matched detection's cues: its position and log depth (NaN: unknown) for the forecast, its pose

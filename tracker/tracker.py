@@ -22,6 +22,7 @@ from tracker.assign import assign
 from tracker.cost import PhalpCost, location_cost
 from tracker.features import CueHistory, Cues, TrackCues, detection_cues
 from tracker.predict import BoxKalmanFilter, linear_forecast
+from tracker.reid import Reidentification
 from tracker.schema import frame_record
 from tracker.track import Track, TrackState
 
@@ -68,11 +69,16 @@ class TrackedFrame:
 
 
 class Tracker:
-    """Multi-person tracker in the ByteTrack mould, with the cost function as its extension point.
+    """Multi-person tracker in the ByteTrack mould, with PHALP's cues as its extension points.
 
-    Stage 1 matches confirmed and lost tracks to confident detections; stage 2 gives the confirmed tracks left
-    over a chance at low-score detections (occluded people score low); stage 3 matches tentative tracks to the
-    confident detections left. Unmatched confident detections start tentative tracks.
+    Stage 1 matches confirmed and lost tracks to confident detections among the pairs the Kalman box overlap allows
+    (ranked by PHALP's cost when one is configured); a re-identification stage then lets tracks lost for a while
+    take confident detections that the overlap rejects, gated by their forecast location and ranked by appearance;
+    stage 2 gives the confirmed tracks left over a chance at weak detections (occluded people score low); stage 3
+    matches tentative tracks to the confident detections left. Unmatched confident detections start tentative
+    tracks. With an appearance memory, pairs that look too different (`appearance_gate`) are never matched in any
+    stage. At a shot change (a cut) positions mean nothing: tracks of the earlier shot are matched by appearance
+    alone, and a track matched across the cut starts its motion afresh.
     """
 
     def __init__(
@@ -88,6 +94,8 @@ class Tracker:
         velocity_noise: float = 1 / 160,
         cost: PhalpCost | None = None,
         appearance: AppearanceMemory | None = None,
+        appearance_gate: float | None = None,
+        reid: Reidentification | None = None,
         history: int = 7,
         forecast_ridge: tuple[float, float, float] = (1.2, 2.0, 5.0),
     ) -> None:
@@ -103,43 +111,67 @@ class Tracker:
         }
         for name, value in noises.items():
             _check_number(f"tracker.{name}", value, float, 1e-9)
+        if appearance_gate is not None:
+            _check_number("tracker.appearance_gate", appearance_gate, float, 0.0)
         self.thresholds = thresholds
         self.n_init, self.max_age = n_init, max_age
         self.max_cost, self.max_cost_low, self.max_cost_tentative = max_cost, max_cost_low, max_cost_tentative
         self.kalman = BoxKalmanFilter(measurement_noise, position_noise, velocity_noise)
         self.cost = cost
         self.appearance = appearance
+        self.appearance_gate = appearance_gate
+        self.reid = reid
         self.history = history
         self.forecast_ridge = np.asarray(forecast_ridge, dtype=np.float64)
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._shot = 0
 
     def update(self, observations: Observations) -> TrackedFrame:
         """Advance all tracks by one frame given its detections and what the model stages found of them; returns
         every live track with the body and mesh of the detection it matched."""
-        matched = self.associate(observations.detections, observations.frame.index, detection_cues(observations))
+        cues = detection_cues(observations)
+        matched = self.associate(observations.detections, observations.frame.index, cues, observations.cut)
         return self._snapshot(observations, matched)
 
-    def associate(self, detections: Detections, frame: int, cues: Cues) -> np.ndarray:
-        """The association step on given cues (the first stage weighs them with PHALP's cost when one is
-        configured): predict, match in three stages, update lifecycles, start tracks. Returns, for each live track
-        in `self.tracks` order, the detection it matched this frame (−1: none)."""
+    def associate(self, detections: Detections, frame: int, cues: Cues, cut: bool = False) -> np.ndarray:
+        """The association step on given cues (`cut`: this frame starts a new shot): predict, match in stages,
+        update lifecycles, start tracks. Returns, for each live track in `self.tracks` order, the detection it
+        matched this frame (−1: none)."""
+        self._shot += int(cut)
         self._predict()
+        appearance = self._appearance_distance(cues)
         iou = self._iou_cost(detections)
-        first = iou if self.cost is None else self._phalp_cost(detections, cues, frame, iou)
+        first = iou if self.cost is None else self._phalp_cost(detections, cues, frame, iou, appearance)
+        first, iou = self._appearance_gated(first, appearance), self._appearance_gated(iou, appearance)
         scores, thresholds = detections.scores, self.thresholds
         high = np.flatnonzero(scores >= thresholds.high)
         low = np.flatnonzero((scores >= thresholds.low) & (scores < thresholds.high))
         matched_det = np.full(len(self.tracks), -1, dtype=np.int64)
+        moved = np.zeros(len(self.tracks), dtype=bool)  # matched without motion: their Kalman state restarts
 
         active = [i for i, t in enumerate(self.tracks) if t.state is not TrackState.TENTATIVE]
         high_left = self._match(active, high, first, matched_det)
+        earlier_shot = [i for i in active if matched_det[i] < 0 and self.tracks[i].shot != self._shot]
+        if earlier_shot and appearance is not None:
+            before = matched_det.copy()
+            high_left = self._match(earlier_shot, high_left, self._across_cut_cost(appearance), matched_det)
+            moved |= matched_det != before
+        if self.reid is not None and len(high_left):
+            lost = [i for i in active if matched_det[i] < 0 and self.tracks[i].shot == self._shot]
+            lost = [i for i in lost if 1 <= self.tracks[i].frames_since_update <= self.reid.max_gap + 1]
+            if lost:
+                before = matched_det.copy()
+                heights = (self._heights() / cues.scale, (detections.boxes[:, 3] - detections.boxes[:, 1]) / cues.scale)
+                cost = self.reid.cost(self._forecast(frame), cues, *heights, appearance)
+                high_left = self._match(lost, high_left, cost, matched_det)
+                moved |= matched_det != before
         confirmed_left = [i for i in active if matched_det[i] < 0 and self.tracks[i].state is TrackState.CONFIRMED]
         self._match(confirmed_left, low, self._gated(iou, self.max_cost_low), matched_det)
         tentative = [i for i, t in enumerate(self.tracks) if t.state is TrackState.TENTATIVE]
         high_left = self._match(tentative, high_left, self._gated(iou, self.max_cost_tentative), matched_det)
 
-        kept = self._apply(matched_det, detections, frame, cues)
+        kept = self._apply(matched_det, moved, detections, frame, cues)
         new = high_left[scores[high_left] >= thresholds.new_track]
         self._start_tracks(detections, new, frame, cues)
         return np.concatenate([matched_det[kept], new])
@@ -155,21 +187,44 @@ class Tracker:
             track.frames_since_update += 1
 
     def _iou_cost(self, detections: Detections) -> np.ndarray:
-        """1 − IoU of every track's predicted box with every detection (T×D), gated at `max_cost`."""
+        """1 − IoU of every track's predicted box with every detection (T×D), gated at `max_cost`; tracks of an
+        earlier shot have no meaningful box and get no pair."""
         if not self.tracks:
             return np.zeros((0, len(detections)))
         predicted = cxcywh_to_xyxy(np.stack([t.mean[:4] for t in self.tracks]))
-        return self._gated(location_cost(predicted, detections.boxes), self.max_cost)
+        cost = self._gated(location_cost(predicted, detections.boxes), self.max_cost)
+        cost[[t.shot != self._shot for t in self.tracks]] = np.inf
+        return cost
 
-    def _phalp_cost(self, detections: Detections, cues: Cues, frame: int, iou: np.ndarray) -> np.ndarray:
+    def _appearance_distance(self, cues: Cues) -> np.ndarray | None:
+        """T×D appearance distances of the tracks' memories to the detections (NaN: unknown), or None."""
+        if self.appearance is None or cues.appearance is None or not self.tracks:
+            return None
+        return self.appearance.distance([t.track_id for t in self.tracks], cues.appearance)
+
+    def _appearance_gated(self, cost: np.ndarray, appearance: np.ndarray | None) -> np.ndarray:
+        """`cost` with the pairs that look too different (distance above `appearance_gate`) made impossible."""
+        if appearance is None or self.appearance_gate is None:
+            return cost
+        return np.where(np.nan_to_num(appearance, nan=0.0) > self.appearance_gate, np.inf, cost)
+
+    def _across_cut_cost(self, appearance: np.ndarray) -> np.ndarray:
+        """Tracks of an earlier shot against this frame's detections: appearance alone, within the gate."""
+        gate = self.appearance_gate if self.appearance_gate is not None else np.inf
+        return np.where(np.isfinite(appearance) & (appearance <= gate), appearance, np.inf)
+
+    def _heights(self) -> np.ndarray:
+        """Each track's box height (pixels, at least 1) from its Kalman state."""
+        return np.maximum(np.array([t.mean[3] for t in self.tracks]), 1.0)
+
+    def _phalp_cost(
+        self, detections: Detections, cues: Cues, frame: int, iou: np.ndarray, appearance: np.ndarray | None
+    ) -> np.ndarray:
         """log of PHALP's cost for every track and detection (T×D), among the pairs the motion gate (`iou`,
         the Kalman box overlap) allows and gated again at log(cost.max_cost): motion rules out the impossible,
         PHALP's cues rank what is left."""
         if not self.tracks:
             return np.zeros((0, len(detections)))
-        appearance = None
-        if self.appearance is not None and cues.appearance is not None:
-            appearance = self.appearance.distance([t.track_id for t in self.tracks], cues.appearance)
         cost = self.cost(self._forecast(frame), cues, appearance)
         return np.where(np.isfinite(iou) & (cost <= self.cost.max_cost), np.log(cost), np.inf)
 
@@ -204,8 +259,11 @@ class Tracker:
         out[np.asarray(track_rows)[matches[:, 0]]] = det_rows[matches[:, 1]]
         return det_rows[unmatched]
 
-    def _apply(self, matched_det: np.ndarray, detections: Detections, frame: int, cues: Cues) -> np.ndarray:
-        """Updates matched tracks, ages the others, drops the deleted; returns the mask of tracks kept."""
+    def _apply(
+        self, matched_det: np.ndarray, moved: np.ndarray, detections: Detections, frame: int, cues: Cues
+    ) -> np.ndarray:
+        """Updates matched tracks (those matched without motion, `moved`, restart their Kalman state and location
+        history at the detection), ages the others, drops the deleted; returns the mask of tracks kept."""
         hit = np.flatnonzero(matched_det >= 0)
         hit_ids = [self.tracks[i].track_id for i in hit]
         if len(hit):
@@ -213,8 +271,13 @@ class Tracker:
             mean, cov = self.kalman.update(
                 np.stack([self.tracks[i].mean for i in hit]), np.stack([self.tracks[i].cov for i in hit]), boxes
             )
+            fresh_mean, fresh_cov = self.kalman.initiate(boxes)
             for row, i in enumerate(hit):
                 track, det = self.tracks[i], matched_det[i]
+                if moved[i]:
+                    mean[row], cov[row] = fresh_mean[row], fresh_cov[row]
+                    track.history = CueHistory.empty(self.history)
+                track.shot = self._shot
                 track.mark_hit(mean[row], cov[row], float(detections.scores[det]), self.n_init)
                 track.observe(frame, *cues.observation(det))
         for i in np.flatnonzero(matched_det < 0):
@@ -223,9 +286,15 @@ class Tracker:
         self.tracks = [t for t, k in zip(self.tracks, kept) if k]
         if self.appearance is not None:
             self.appearance.keep([t.track_id for t in self.tracks])
-            if cues.texture is not None:
-                self.appearance.observe(hit_ids, cues.texture[torch.as_tensor(matched_det[hit])])
+            if cues.appearance is not None:
+                self._remember(hit_ids, matched_det[hit], cues)
         return kept
+
+    def _remember(self, track_ids: list[int], rows: np.ndarray, cues: Cues) -> None:
+        """Folds the matched detections' appearance (and textures, when they exist) into the tracks' memories."""
+        index = torch.as_tensor(rows, dtype=torch.long)
+        textures = None if cues.texture is None else cues.texture[index]
+        self.appearance.observe(track_ids, cues.appearance[index], textures)
 
     def _start_tracks(self, detections: Detections, rows: np.ndarray, frame: int, cues: Cues) -> None:
         if len(rows) == 0:
@@ -233,12 +302,12 @@ class Tracker:
         mean, cov = self.kalman.initiate(detections.boxes[rows])
         for m, c, row in zip(mean, cov, rows):
             track = Track(self._next_id, m, c, float(detections.scores[row]), history=CueHistory.empty(self.history))
+            track.shot = self._shot
             track.observe(frame, *cues.observation(row))
             self.tracks.append(track)
             self._next_id += 1
-        if self.appearance is not None and cues.texture is not None:
-            new_ids = [t.track_id for t in self.tracks[-len(rows) :]]
-            self.appearance.observe(new_ids, cues.texture[torch.as_tensor(rows)])
+        if self.appearance is not None and cues.appearance is not None:
+            self._remember([t.track_id for t in self.tracks[-len(rows) :]], rows, cues)
 
     def _snapshot(self, observations: Observations, det_index: np.ndarray) -> TrackedFrame:
         tracks = self.tracks

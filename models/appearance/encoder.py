@@ -1,4 +1,4 @@
-"""The interface every appearance model implements, weight-free or learned."""
+"""The interface of appearance descriptors computed from UV textures (weight-free or learned)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -7,7 +7,10 @@ import torch
 
 
 class AppearanceEncoder(ABC):
-    """Turns UV textures into embeddings and compares embeddings: the tracker sees only these two calls."""
+    """Turns UV textures into embeddings and compares embeddings: the tracker sees only these two calls.
+    `needs_textures` tells the appearance stage to sample each person's UV texture first."""
+
+    needs_textures = True
 
     @abstractmethod
     def encode(self, textures: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ from models.structures.frame import Frame
 @dataclass
 class Observations:
     """N detections of one frame and, per detection, its body (numpy rows), its posed mesh (N×V×3, camera frame,
-    metres), its UV texture (N×4×S×S) and its appearance embedding (N×E); a stage that did not run leaves None."""
+    metres), its UV texture (N×4×S×S) and its appearance embedding (N×E); a stage that did not run leaves None.
+    `cut` is True when the frame starts a new shot (positions before it say nothing about positions after)."""
 
     frame: Frame
     detections: Detections
@@ -24,6 +25,7 @@ class Observations:
     vertices: torch.Tensor | None = None
     textures: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
+    cut: bool = False
 
     def __len__(self) -> int:
         return len(self.detections)
@@ -35,14 +37,16 @@ def window_observations(
     bodies: Bodies | None = None,
     textures: torch.Tensor | None = None,
     embeddings: torch.Tensor | None = None,
+    cuts: Sequence[bool] | None = None,
 ) -> list[Observations]:
     """Splits a window's batched stage outputs (rows in the bodies' crop order) into one record per frame; the
-    bodies are converted to numpy once for the whole window."""
+    bodies are converted to numpy once for the whole window. `cuts` flags the frames that start a new shot."""
+    cuts = [False] * len(frames) if cuts is None else list(cuts)
     if bodies is None:
-        return [Observations(frame, found) for frame, found in zip(frames, detections)]
+        return [Observations(frame, found, cut=cut) for frame, found, cut in zip(frames, detections, cuts)]
     arrays = BodyArrays.from_tensors(bodies.params, bodies.joints_3d, bodies.joints_2d)
     records = []
-    for frame, found, rows in zip(frames, detections, bodies.frame_rows(len(frames))):
+    for frame, found, rows, cut in zip(frames, detections, bodies.frame_rows(len(frames)), cuts):
         if len(rows) != len(found):
             raise ValueError(f"Frame {frame.index} has {len(found)} detections but {len(rows)} bodies.")
         index = torch.as_tensor(rows, dtype=torch.long)
@@ -54,6 +58,7 @@ def window_observations(
                 None if bodies.vertices is None else bodies.vertices[index.to(bodies.vertices.device)],
                 None if textures is None else textures[index.to(textures.device)],
                 None if embeddings is None else embeddings[index.to(embeddings.device)],
+                cut,
             )
         )
     return records

@@ -1,4 +1,5 @@
-"""Builds tests/fixtures/blazepose/reference.npz: a few real BlazePose crops and the original model's outputs.
+"""Builds tests/fixtures/blazepose/reference.npz: a few real BlazePose crops and the original model's outputs
+(landmarks, world landmarks, pose flag and the person segmentation logits).
 
 The reference outputs come from the `.tflite` file run by Google's `ai-edge-litert` interpreter, which is not a
 project dependency: run this in a throwaway environment, e.g.
@@ -49,14 +50,17 @@ def run_litert(model_path: Path, crops: np.ndarray) -> dict[str, np.ndarray]:
     interpreter.allocate_tensors()
     outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
     input_index = interpreter.get_input_details()[0]["index"]
-    results: dict[str, list[np.ndarray]] = {"landmarks": [], "world": [], "pose_flag": []}
+    results: dict[str, list[np.ndarray]] = {"landmarks": [], "world": [], "pose_flag": [], "mask_logits": []}
     for crop in crops:
         interpreter.set_tensor(input_index, (crop.astype(np.float32) / 255.0)[None])
         interpreter.invoke()
         results["landmarks"].append(interpreter.get_tensor(outputs["Identity"]).reshape(-1, 5))
         results["world"].append(interpreter.get_tensor(outputs["Identity_4"]).reshape(-1, 3))
         results["pose_flag"].append(interpreter.get_tensor(outputs["Identity_1"]).reshape(()))
-    return {name: np.stack(values).astype(np.float32) for name, values in results.items()}
+        results["mask_logits"].append(interpreter.get_tensor(outputs["Identity_2"]).reshape(INPUT_SIZE, INPUT_SIZE))
+    stacked = {name: np.stack(values).astype(np.float32) for name, values in results.items()}
+    stacked["mask_logits"] = stacked["mask_logits"].astype(np.float16)  # ±20 logits: 0.01 steps are plenty
+    return stacked
 
 
 def main() -> None:

