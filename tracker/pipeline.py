@@ -20,6 +20,7 @@ from tracker.io import ResultsWriter, open_source
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay
 from tracker.schema import SUMMARY_FILE, body_keys
+from tracker.smoothing import TrackSmoother
 from tracker.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=appearance is not None)
     memory = None if appearance is None else AppearanceMemory(appearance.encoder, cfg.appearance.memory_blend_rate)
     tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
+    smoother = None if cfg.get("smooth") is None else TrackSmoother(build(cfg.smooth), body_model)
     header = {
         "video": str(source.path),
         "name": source.name,
@@ -87,6 +89,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
             for observations in window_observations(window, detections, bodies, textures, embeddings):
                 tracked = tracker.update(observations)
                 timer.lap("association")
+                if smoother is not None:
+                    tracked = smoother.apply(tracked)
+                    timer.lap("smoothing")
                 writer.write_frame(tracked.record())
                 timer.lap("writing")
                 if overlay is not None:
