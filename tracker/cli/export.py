@@ -1,5 +1,7 @@
-"""`phalanx-export` (`python tools/export.py`): a finished run in the formats other tools read, `RUN --format FORMAT
-[--output PATH] [--frames FIRST-LAST] [key=value ...]` (keys of configs/export.yaml, e.g. smooth=savgol frame=ground).
+"""`phalanx-export` (`python tools/export.py`): write a finished run in the formats other tools read.
+
+`RUN --format FORMAT [--output PATH] [--frames FIRST-LAST] [key=value ...]` (keys of configs/export.yaml, e.g.
+smooth=savgol frame=ground).
 
 Formats: `phalp` (PHALP's results pickle), `amass` (one AMASS-style .npz per track), `csv` (boxes and 3D positions per
 track and frame), `rrd` (a Rerun recording: video, boxes, posed meshes in 3D; needs `pip install phalanx[rerun]`).
