@@ -22,6 +22,7 @@ from tracker.io import ResultsWriter, open_source
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay
 from tracker.schema import SUMMARY_FILE, body_keys
+from tracker.smoothing import TrackSmoother
 from tracker.tracker import TrackedFrame, Tracker
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=textures)
     tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
     shots = None if cfg.get("shots") is None else build(cfg.shots)
+    smoother = None if cfg.get("smooth") is None else TrackSmoother(build(cfg.smooth), body_model)
     gaps = GapFiller(cfg.output.max_gap, cfg.output.backfill)
     header = {
         "video": str(source.path),
@@ -115,6 +117,9 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
             for observations in window_observations(window, detections, bodies, textures, embeddings, cuts):
                 tracked = tracker.update(observations)
                 timer.lap("association")
+                if smoother is not None:
+                    tracked = smoother.apply(tracked)
+                    timer.lap("smoothing")
                 write(gaps.push(tracked))
                 frames += 1
                 boxes += len(observations)

@@ -21,6 +21,8 @@ MOT_FILE = "tracks.mot.txt"
 SUMMARY_FILE = "summary.json"
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"
 HYDRA_FOLDER = ".hydra"
+BIRDSEYE_FILE = "birdseye.png"  # tools/render.py --birdseye, with birdseye.mp4 beside it
+EXPORT_FOLDER = "export"  # where tools/export.py writes unless told otherwise
 PARTIAL_SUFFIX = ".partial"  # a file being written; renamed when its writer closes without error
 
 # Keys of the header record, set by the writer.

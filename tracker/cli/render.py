@@ -3,6 +3,7 @@
 
 Example: python tools/render.py outputs/track/2026-11-21_09-17-28 [--video PATH] [--output overlay.mp4]
          [size=[640,480] ids=false states=[confirmed,lost] ...]   (keys of configs/render/default.yaml)
+         python tools/render.py outputs/track/2026-11-21_09-17-28 --birdseye   (the tracks on the ground, from above)
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from models.structures import InputError
+from tracker.birdseye import write_birdseye
 from tracker.build import build
+from tracker.ground import estimate_ground
 from tracker.io import load_results, open_source
 from tracker.render import OverlayOptions, OverlayWriter
-from tracker.schema import MESH_KEYS
+from tracker.schema import BIRDSEYE_FILE, MESH_KEYS
 from tracker.sweep import run_input_path
 from tracker.tracker import TrackedFrame
 
@@ -30,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
     parser.add_argument("--video", type=Path, help="the input video (default: the one named in the results)")
     parser.add_argument("--output", type=Path, help="output mp4 (default: RUN/overlay.mp4 or render.file)")
+    parser.add_argument(
+        "--birdseye",
+        action="store_true",
+        help="instead of the overlay, draw the tracks on the ground plane from above: RUN/birdseye.png and .mp4",
+    )
     parser.add_argument("overrides", nargs="*", help="render options as key=value, e.g. size=[640,480] meshes=false")
     return parser.parse_intermixed_args(argv)
 
@@ -67,14 +75,25 @@ def render_run(run: Path, video: Path | None, output: Path | None, options: Over
     return output
 
 
+def render_birdseye(run: Path, output: Path | None) -> list[Path]:
+    """Write the bird's-eye PNG (and MP4 beside it) of a run's tracks on its estimated ground plane."""
+    results = load_results(run)
+    ground = estimate_ground(results)
+    png = output.with_suffix(".png") if output is not None else results.path.parent / BIRDSEYE_FILE
+    return write_birdseye(results, ground, png, png.with_suffix(".mp4"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Render; on bad input print one sentence to stderr and return 2."""
     args = parse_args(argv)
     try:
-        output = render_run(args.run, args.video, args.output, render_options(args.overrides))
+        if args.birdseye:
+            outputs = render_birdseye(args.run, args.output)
+        else:
+            outputs = [render_run(args.run, args.video, args.output, render_options(args.overrides))]
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {output}")
+    print("wrote " + ", ".join(str(output) for output in outputs))
     return 0
 
