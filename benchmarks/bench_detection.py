@@ -14,9 +14,13 @@ det/det.txt also gets a row for those public detections.
 Matching: per frame, detections by descending score take the unmatched counted box of highest IoU >= 0.5;
 unmatched detections overlapping an ignored box by IoU >= 0.5 are dropped. AP is the area under the interpolated
 precision/recall curve (all points). ms/frame is the wall time of `detect` alone (decoding excluded) per window of
-frames (`--window`, the tracker's default 16), reported as the median and the best window; datasets shorter than
-50 frames are run three times, each from a fresh detector, for the timing (the first run is scored). The setup line
-records the threads and the load average: on a shared machine re-run the rows you quote when it is quiet.
+frames (`--window`, the tracker's default 16), reported as the median and the best window, with the process CPU
+time per frame (all threads) beside it; datasets shorter than 50 frames are run three times, each from a fresh
+detector, for the timing (the first run is scored). The setup line records the threads and the load average: on a
+shared machine re-run the rows you quote when it is quiet.
+
+Where the default configuration's time goes: for every whole-frame view size it planned on a dataset, a row times
+that one view alone (views=fixed, no second look); the rest of the default's time is its second looks and merging.
 """
 from __future__ import annotations
 
@@ -202,8 +206,10 @@ def fall_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def build_detector(name: str, device: str) -> Detector:
-    config_name, options = CONFIGURATIONS[name]
+def build_detector(name: str, device: str, options: dict | None = None) -> Detector:
+    """The named configuration (CONFIGURATIONS), or the same detector config with other `options`."""
+    config_name, listed = CONFIGURATIONS[name]
+    options = listed if options is None else options
     config = OmegaConf.load(DETECTOR_CONFIGS / f"{config_name}.yaml")
     config.device = device
     config.score_threshold = EVAL_SCORE_THRESHOLD
@@ -217,33 +223,76 @@ def build_detector(name: str, device: str) -> Detector:
     return instantiate(OmegaConf.merge(config, options))
 
 
-def run_detector(detector: Detector, dataset: Dataset, window: int) -> tuple[dict, list[float], set[str]]:
-    """Detections of every sequence of the dataset, ms/frame of each window, and the views SSDLite planned."""
-    detections, per_frame_ms, plans = {}, [], set()
+@dataclass
+class Measured:
+    """One run of a detector over a dataset: its detections, wall and CPU ms per frame of each window, and the
+    views SSDLite planned (input size, second look)."""
+
+    detections: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    plans: set[tuple[tuple[int, int], bool]] = field(default_factory=set)
+
+
+def run_detector(detector: Detector, dataset: Dataset, window: int) -> Measured:
+    """Detections of every sequence of the dataset (each from a fresh detector state) and their cost."""
+    measured = Measured()
     for sequence in dataset.sequences:
         detector.reset()
         source = open_source(sequence.folder, start=sequence.frames.start, end=sequence.frames.stop - 1)
         for frames in source.windows(window):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             results = detector.detect(frames)
-            per_frame_ms.append(1000 * (time.perf_counter() - started) / len(frames))
-            plans |= {f"{p.input_size[0]}×{p.input_size[1]}{' + look' if p.second_look else ''}"
-                      for p in getattr(detector, "last_plans", [])}
+            measured.wall_ms.append(1000 * (time.perf_counter() - started) / len(frames))
+            measured.cpu_ms.append(1000 * (time.process_time() - cpu_started) / len(frames))
+            measured.plans |= {(p.input_size, p.second_look) for p in getattr(detector, "last_plans", [])}
             for frame, result in zip(frames, results):
-                detections[(sequence.name, frame.index)] = (result.boxes, result.scores)
-    return detections, per_frame_ms, plans
+                measured.detections[(sequence.name, frame.index)] = (result.boxes, result.scores)
+    return measured
+
+
+def describe_plans(plans: set[tuple[tuple[int, int], bool]]) -> str:
+    return ", ".join(sorted(f"{h}×{w}{' + look' if look else ''}" for (h, w), look in plans))
+
+
+def measure(name: str, detector: Detector, dataset: Dataset, window: int, description: str, options: dict) -> dict:
+    """The table row of one detector on one dataset: scores of the first run, timing of all runs."""
+    runs = [run_detector(detector, dataset, window) for _ in range(3 if dataset.num_frames < SHORT_DATASET else 1)]
+    wall = [ms for run in runs for ms in run.wall_ms]
+    cpu = [ms for run in runs for ms in run.cpu_ms]
+    plans = set().union(*(run.plans for run in runs))
+    row = {"dataset": dataset.name, "description": description, "config": name, "options": options,
+           "ms_per_frame_median": float(np.median(wall)), "ms_per_frame_best": float(min(wall)),
+           "cpu_ms_per_frame_median": float(np.median(cpu)), "views": describe_plans(plans),
+           "planned": sorted([list(size), look] for size, look in plans),
+           **score_detections(runs[0].detections, dataset)}
+    print(format_table([row]).splitlines()[-1], flush=True)
+    return row
+
+
+def view_breakdown(default_row: dict, dataset: Dataset, window: int, device: str) -> list[dict]:
+    """Rows timing each whole-frame view size the default configuration planned on the dataset, alone."""
+    rows = []
+    for (height, width), _ in default_row["planned"]:
+        options = {"views": "fixed", "input_sizes": [[height, width]], "refine": False}
+        detector = build_detector("default", device, options)
+        rows.append(measure(f"view_{height}x{width}", detector, dataset, window,
+                            f"↳ the default's {height}×{width} whole-frame view alone (no second look)", options))
+    return rows
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["| dataset | detector | AP@0.5 | recall @ 90% precision | max recall | ms/frame median | best | views |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| dataset | detector | AP@0.5 | recall @ 90% precision | max recall | ms/frame median | best | "
+             "CPU ms/frame | views |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['dataset']} | {r['description']} | {r['error']} | | | | | |")
+            lines.append(f"| {r['dataset']} | {r['description']} | {r['error']} | | | | | | |")
             continue
-        timing = [f"{r[k]:.0f}" if k in r else "-" for k in ("ms_per_frame_median", "ms_per_frame_best")]
+        timing = [f"{r[k]:.0f}" if k in r else "-"
+                  for k in ("ms_per_frame_median", "ms_per_frame_best", "cpu_ms_per_frame_median")]
         lines.append(f"| {r['dataset']} | {r['description']} | {r['ap50']:.3f} | {r['recall_at_p90']:.3f} | "
-                     f"{r['max_recall']:.3f} | {timing[0]} | {timing[1]} | {r.get('views', '')} |")
+                     f"{r['max_recall']:.3f} | {' | '.join(timing)} | {r.get('views', '')} |")
     return "\n".join(lines)
 
 
@@ -255,6 +304,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=16, help="frames per detect call (the tracker's `window`)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                        help="leave out the rows timing each view the default configuration planned")
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "bench_detection.md")
     args = parser.parse_args()
     if args.threads:
@@ -277,21 +328,9 @@ def main() -> None:
                      for d in chosen]
             continue
         for dataset in chosen:
-            runs = 3 if dataset.num_frames < SHORT_DATASET else 1
-            timings, plans = [], set()
-            detections: dict = {}
-            for run in range(runs):
-                found, ms, planned = run_detector(detector, dataset, args.window)
-                if run == 0:
-                    detections = found
-                timings += ms
-                plans |= planned
-            row = {"dataset": dataset.name, "description": DESCRIPTIONS[name], "config": name,
-                   "options": CONFIGURATIONS[name][1], "ms_per_frame_median": float(np.median(timings)),
-                   "ms_per_frame_best": float(min(timings)), "views": ", ".join(sorted(plans)),
-                   **score_detections(detections, dataset)}
-            rows.append(row)
-            print(format_table([row]).splitlines()[-1], flush=True)
+            rows.append(measure(name, detector, dataset, args.window, DESCRIPTIONS[name], CONFIGURATIONS[name][1]))
+            if name == "default" and args.breakdown:
+                rows += view_breakdown(rows[-1], dataset, args.window, args.device)
     rows.sort(key=lambda row: [d.name for d in chosen].index(row["dataset"]))
     setup = (f"Person detection, device {args.device}, {torch.get_num_threads()} torch threads, window "
              f"{args.window}, detector score threshold {EVAL_SCORE_THRESHOLD}; load average "
