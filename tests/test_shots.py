@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from conftest import MOT17, PETS, ROOT, needs_mot17, needs_pets
 
-from models.structures import Frame, InputError
+from models.detection.detector import Detector
+from models.structures import Detections, Frame, InputError
 from tracker.io import open_source
+from tracker.pipeline import detect_by_shot
 from tracker.shots import ShotDetector
 
 SPLICE = 13  # the first frame of the second video
@@ -34,6 +36,33 @@ def test_the_cut_is_found_at_the_splice_and_nowhere_else():
 def test_bad_settings_are_one_sentence():
     with pytest.raises(InputError, match="threshold"):
         ShotDetector(threshold=0)
+
+
+class RecordingDetector(Detector):
+    """Finds one box per frame and records the frames of each call and each reset."""
+
+    thresholds = None
+
+    def __init__(self) -> None:
+        self.calls: list[list[int] | str] = []
+
+    def detect(self, frames):
+        self.calls.append([frame.index for frame in frames])
+        return [Detections(np.array([[0, 0, 1, frame.index]], np.float32), np.ones(1, np.float32)) for frame in frames]
+
+    def reset(self) -> None:
+        self.calls.append("reset")
+
+
+def test_the_detector_starts_afresh_at_each_shot_change():
+    window = [Frame(i, 0.0, np.zeros((4, 4, 3), np.uint8)) for i in range(1, 7)]
+    detector = RecordingDetector()
+    found = detect_by_shot(detector, window, [True, False, False, True, False, True])
+    assert detector.calls == ["reset", [1, 2, 3], "reset", [4, 5], "reset", [6]]
+    assert [int(d.boxes[0, 3]) for d in found] == [1, 2, 3, 4, 5, 6]  # in frame order, one per frame
+    detector.calls.clear()
+    detect_by_shot(detector, window, None)
+    assert detector.calls == [[1, 2, 3, 4, 5, 6]]
 
 
 @pytest.mark.slow

@@ -7,17 +7,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import PETS, ROOT, needs_pets
+from conftest import MOT17, PETS, ROOT, needs_mot17, needs_pets
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from models.detection.nms import batched_nms
 from models.detection.ssdlite import SSDLiteDetector
 from models.detection.ssdlite.anchors import grid_anchors
-from models.detection.ssdlite.detector import refine_window, tile_windows
+from models.detection.ssdlite.detector import feature_map_sizes, refine_window, tile_windows
 from models.detection.ssdlite.fusion import weighted_box_fusion
 from models.detection.ssdlite.graphdef import read_graph
+from models.detection.ssdlite.merging import ViewDetections, cut_by_window, merge_views
 from models.detection.ssdlite.network import SSDLiteMobileNetV2
-from models.detection.ssdlite.nms import batched_nms
+from models.detection.ssdlite.planning import PeopleEstimate, PlanSettings, coarse_plan, estimate_people, plan_views
 from models.detection.ssdlite.preprocess import resize_bilinear_legacy, to_network_input
 from models.detection.ssdlite.weights import find_frozen_graph, load_weights, read_spec
 from models.structures import Detections, Frame, InputError, ScoreThresholds, iou_matrix
@@ -48,7 +50,8 @@ def graph():
 
 @pytest.fixture(scope="module")
 def detector() -> SSDLiteDetector:
-    return SSDLiteDetector(THRESHOLDS, score_threshold=0.0)
+    """The original graph: one 300×300 view, no second look."""
+    return SSDLiteDetector(THRESHOLDS, score_threshold=0.0, views="fixed")
 
 
 def graph_detections(reference: dict, name: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,8 +185,8 @@ def test_second_look_tightens_boxes_on_small_people():
     from tracker.io.sources import open_source
 
     labels = np.loadtxt(PETS / "gt" / "gt.txt", delimiter=",")
-    first_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3)
-    second_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, refine=True)
+    first_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, views="fixed")
+    second_look = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, views="fixed", refine=True)
     overlaps = {"first": [], "second": []}
     for frame in open_source(PETS, start=60, end=360, stride=100):
         rows = labels[(labels[:, 0] == frame.index) & (labels[:, 6] != 0)]
@@ -213,7 +216,7 @@ def test_views_of_one_frame_agree_with_the_single_view(detector):
     frame = Frame(1, 0.0, load_image(IMAGES[1]))
     single = detector.detect([frame])[0]
     single = single.select(single.scores > 0.5)
-    multi = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, mirror=True)
+    multi = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, views="fixed", mirror=True)
     fused = multi.detect([frame])[0]
     check_valid(fused, frame.height, frame.width)
     for box in single.boxes:  # every confident single-view person is still found, at about the same place
@@ -227,7 +230,8 @@ def check_valid(result: Detections, height: int, width: int) -> None:
     assert np.all(result.boxes[:, 2:] > result.boxes[:, :2])
 
 
-@pytest.mark.parametrize("options", [None, {"tiles": [2, 2], "include_full_frame": True}, {"refine": True}])
+@pytest.mark.parametrize("options", [None, {"views": "fixed", "tiles": [2, 2], "include_full_frame": True},
+                                     {"views": "fixed", "refine": True}, {"views": "auto", "refine": True}])
 def test_bad_input_frames_give_sensible_output(detector, options):
     detector = detector if options is None else SSDLiteDetector(THRESHOLDS, **options)
     no_people = np.ascontiguousarray(load_image(IMAGES[0])[190:288, 0:220])
@@ -254,7 +258,8 @@ def test_non_rgb_frame_is_rejected(detector):
 
 @pytest.mark.parametrize("key, value", [("score_threshold", 1.5), ("tiles", [0, 2]), ("input_sizes", [[8, 8]]),
                                         ("batch_size", 0), ("tile_overlap", 1.0), ("merge", "vote"),
-                                        ("refine_context", 0.5), ("refine_input_size", 16)])
+                                        ("refine_context", 0.5), ("refine_input_size", 16), ("views", "tiles"),
+                                        ("target_height", 4), ("max_input_pixels", 10), ("batch_pixels", 0)])
 def test_bad_options_are_rejected(key, value):
     with pytest.raises(InputError, match=key):
         SSDLiteDetector(THRESHOLDS, **{key: value})
@@ -273,6 +278,100 @@ def test_yaml_config_instantiates_the_detector():
 def test_cuda_matches_cpu(detector):
     frames = [Frame(1, 0.0, load_image(IMAGES[1]))]
     on_cpu = detector.detect(frames)[0]
-    on_cuda = SSDLiteDetector(THRESHOLDS, device="cuda", score_threshold=0.0).detect(frames)[0]
+    on_cuda = SSDLiteDetector(THRESHOLDS, device="cuda", score_threshold=0.0, views="fixed").detect(frames)[0]
     np.testing.assert_allclose(on_cuda.scores[:10], on_cpu.scores[:10], atol=SCORE_TOLERANCE)
     np.testing.assert_allclose(on_cuda.boxes[:10], on_cpu.boxes[:10], atol=BOX_TOLERANCE_PX)
+
+
+SETTINGS = PlanSettings(target_height=100, max_input_pixels=480_000, coarse_input_pixels=120_000,
+                        second_look_size=160, second_look=True, candidate_score=0.1)
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (720, 1280), (1080, 1920), (1920, 1080)])
+def test_view_planning_follows_frame_and_people_sizes(height, width):
+    coarse = coarse_plan(height, width, SETTINGS)
+    assert coarse.second_look and abs(coarse.input_size[0] / coarse.input_size[1] - height / width) < 0.06
+    assert coarse.input_size[0] * coarse.input_size[1] <= 1.1 * SETTINGS.coarse_input_pixels
+    assert all(side % 16 == 0 for side in coarse.input_size)
+    # A crowd of small people (a tenth of the frame height, 40 of them): one zoomed view within the budget.
+    crowd = plan_views(height, width, PeopleEstimate(height / 10, 40), SETTINGS)
+    assert not crowd.second_look and crowd.input_size[0] > coarse.input_size[0]
+    assert crowd.input_size[0] * crowd.input_size[1] <= 1.1 * SETTINGS.max_input_pixels
+    assert abs(crowd.input_size[0] / crowd.input_size[1] - height / width) < 0.06
+    # A few small people: the coarse view and a second look at each is cheaper than zooming the whole frame.
+    assert plan_views(height, width, PeopleEstimate(height / 10, 3), SETTINGS) == coarse
+    # People a third of the frame tall are target-sized at a smaller zoom (or in the coarse view already): no more
+    # pixels than they need, and no second look.
+    big = plan_views(height, width, PeopleEstimate(height / 3, 40), SETTINGS)
+    assert not big.second_look
+    assert big.input_size[0] == pytest.approx(max(3 * SETTINGS.target_height, coarse.input_size[0]), abs=16)
+    assert plan_views(height, width, None, SETTINGS) == coarse  # nothing known yet
+    no_second_look = PlanSettings(**{**SETTINGS.__dict__, "second_look": False})
+    assert not plan_views(height, width, PeopleEstimate(height / 10, 3), no_second_look).second_look
+
+
+def test_people_estimate_takes_small_confident_people_and_counts_candidates():
+    found = [Detections(np.array([[0, 0, 10, 100], [0, 0, 10, 200], [0, 0, 10, 300], [0, 0, 50, 900]]),
+                        np.array([0.9, 0.8, 0.05, 0.7]))]
+    estimate = estimate_people(found, 1080, 1920, SETTINGS)
+    assert estimate.height == pytest.approx(150)  # lower quartile of 100, 200, 900 (0.05 is not confident)
+    assert estimate.candidates == 2  # 100 and 200 px are short in the 0.24-scale coarse view; 900 px is not
+    assert estimate_people([Detections.empty()], 1080, 1920, SETTINGS).height is None
+
+
+def test_merge_keeps_one_box_per_person_seen_by_two_views():
+    person = np.array([[100, 100, 140, 220]], np.float32)
+    left_tile = (0, 0, 300, 400)
+    right_tile = (120, 0, 600, 400)  # cuts `person` at x = 120: that tile sees only its right part
+    lone = np.array([[230, 150, 260, 230]], np.float32)
+    views = [ViewDetections(np.concatenate([person, lone]), np.array([0.9, 0.2]), left_tile, 1.0),
+             ViewDetections(np.array([[120, 100, 140, 220], [400, 100, 440, 220]], np.float32),
+                            np.array([0.6, 0.7]), right_tile, 1.0),
+             ViewDetections(person + 2, np.array([0.5]), (0, 0, 600, 400), 0.5)]
+    merged = merge_views(views, 400, 600, target_height=100, iou_threshold=0.55)
+    assert len(merged) == 3  # the person (three views, one cut), the other person, the lone box
+    np.testing.assert_allclose(merged.scores, [0.9, 0.7, 0.2])  # best view's score: a one-view person keeps it
+    np.testing.assert_allclose(merged.boxes[0], person[0])  # the uncut view nearest the target height
+    assert cut_by_window(np.array([[120, 100, 140, 220]]), right_tile, 400, 600).tolist() == [True]
+    assert cut_by_window(np.array([[0, 100, 40, 220]]), left_tile, 400, 600).tolist() == [False]  # frame edge
+    assert len(merge_views([], 400, 600, 100, 0.55)) == 0
+
+
+def test_layers_trained_on_a_one_by_one_map_give_no_ghost_people():
+    assert feature_map_sizes((300, 300), 6) == [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
+    assert feature_map_sizes((512, 928), 6)[-1] == (1, 2)
+    grey = Frame(1, 0.0, np.full((1080, 1920, 3), 128, np.uint8))
+    detector = SSDLiteDetector(THRESHOLDS, score_threshold=0.5, views="fixed", input_sizes=[[540, 960]])
+    assert len(detector.detect([grey])[0]) == 0  # the last layer alone reported two people at 0.9 here
+
+
+def test_planned_views_adapt_per_window_and_reset():
+    detector = SSDLiteDetector(THRESHOLDS, score_threshold=0.3, refine=True)
+    frames = [Frame(i, 0.0, cv2.resize(load_image(IMAGES[1]), (1920, 1080))) for i in (1, 2)]
+    first = detector.detect(frames)
+    assert detector.last_plans[0].input_size == (512, 928)  # the probe: the budget view of the first frame
+    assert len(first) == 2 and len(first[0]) >= 2
+    detector.detect(frames)
+    assert len(detector.last_plans) == 1  # what the first window found plans the second: no probe
+    detector.reset()
+    detector.detect(frames[:1])
+    assert detector.last_plans[0].input_size == (512, 928)
+
+
+@needs_mot17
+def test_planned_views_find_the_people_of_an_hd_street_frame():
+    """MOT17-04 frame 1 (1920×1080, 42 labelled people): the planned views find far more of them than the
+    original 300×300 graph with its second look."""
+    from tracker.io.sources import open_source
+
+    sequence = MOT17 / "MOT17-04-FRCNN"
+    frame = next(iter(open_source(sequence, start=1, end=1)))
+    labels = np.loadtxt(sequence / "gt" / "gt.txt", delimiter=",")
+    rows = labels[(labels[:, 0] == 1) & (labels[:, 7] == 1) & (labels[:, 6] == 1) & (labels[:, 8] > 0.5)]
+    truth = np.column_stack([rows[:, 2] - 1, rows[:, 3] - 1, rows[:, 2] - 1 + rows[:, 4], rows[:, 3] - 1 + rows[:, 5]])
+    found = {}
+    for name, options in (("planned", {}), ("original", {"views": "fixed"})):
+        result = SSDLiteDetector(THRESHOLDS, score_threshold=0.4, refine=True, **options).detect([frame])[0]
+        check_valid(result, frame.height, frame.width)
+        found[name] = int((iou_matrix(truth, result.boxes).max(axis=1) >= 0.5).sum()) if len(result) else 0
+    assert found["planned"] >= 0.4 * len(truth) and found["planned"] >= 3 * max(found["original"], 1), found

@@ -12,8 +12,9 @@ from models.appearance.mobilenet import weights_available
 from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
 from models.body_estimation import BodyEstimator
+from models.detection.detector import Detector
 from models.regressors import Regressor
-from models.structures import InputError, window_observations
+from models.structures import Detections, Frame, InputError, window_observations
 from models.texture.sampler import TextureSampler
 from tracker.appearance import AppearanceMemory, EmbeddingMemory, TextureMemory
 from tracker.build import build, build_detector, build_regressor
@@ -55,6 +56,19 @@ def build_appearance(
         memory = EmbeddingMemory(settings.memory_rate, settings.distance_scale)
         return AppearanceStage(encoder, regressor.crop_spec), memory
     raise InputError(f"appearance.memory must be texture or embedding, got {settings.memory!r}.")
+
+
+def detect_by_shot(detector: Detector, window: list[Frame], cuts: list[bool] | None) -> list[Detections]:
+    """The window's detections, the detector reset at each shot change: what it learnt from the people of one shot
+    (SSDLite plans its views from them) does not carry into the next."""
+    found: list[Detections] = []
+    start = 0
+    for index, cut in enumerate(cuts or ()):
+        if cut:
+            found += detector.detect(window[start:index]) if index > start else []
+            detector.reset()
+            start = index
+    return found + detector.detect(window[start:])
 
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
@@ -103,7 +117,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         for window in source.windows(cfg.window):
             timer.lap("decode")
             cuts = None if shots is None else shots.cuts(window)
-            detections = detector.detect(window)
+            detections = detect_by_shot(detector, window, cuts)
             timer.lap("detector")
             bodies = estimator.estimate(window, detections)
             timer.lap("regressor")

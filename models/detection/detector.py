@@ -18,3 +18,7 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """One `Detections` per frame, in the order given."""
+
+    def reset(self) -> None:
+        """Forget what earlier windows taught (detectors that plan from the people found so far); the next call
+        starts as on a new video."""

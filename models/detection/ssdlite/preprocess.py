@@ -16,14 +16,15 @@ def resize_bilinear_legacy(image: torch.Tensor, size: tuple[int, int]) -> torch.
     """(H, W, C) image of any dtype -> (h, w, C) float32, sampling source pixel out*in/out like TF1's
     ResizeBilinear with align_corners=False and half_pixel_centers=False (what the frozen graph does).
 
-    Rows are picked before the conversion to float, so a 4K uint8 frame never becomes a full-size float tensor.
+    Rows are picked before the conversion to float, so a 4K uint8 frame never becomes a full-size float tensor;
+    the interpolation runs in place (fresh large tensors cost page faults that took longer than the arithmetic).
     """
     top, bottom, y_weight = _source_positions(size[0], image.shape[0], image.device)
     left, right, x_weight = _source_positions(size[1], image.shape[1], image.device)
-    rows = image[top].float()
-    rows = rows + (image[bottom].float() - rows) * y_weight[:, None, None]
-    left_values = rows[:, left]
-    return left_values + (rows[:, right] - left_values) * x_weight[:, None]
+    rows = image.index_select(0, top).float()
+    rows.lerp_(image.index_select(0, bottom).float(), y_weight[:, None, None])
+    columns = rows.index_select(1, left)
+    return columns.lerp_(rows.index_select(1, right), x_weight[:, None])
 
 
 def to_network_input(images: torch.Tensor) -> torch.Tensor:
