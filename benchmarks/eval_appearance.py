@@ -2,7 +2,9 @@
 
 Every ground-truth box of the frames (gt/gt.txt, MOT15 rules: rows with conf 0 ignored) is a detection, sent
 through the tracking pipeline's own stages as tools/track.py builds them (tracker.pipeline.build_appearance, the
-BlazePose regressor with its person masks, the body model), window by window. Inputs compared:
+BlazePose regressor with its person masks, the body model), window by window; `--boxes det` takes the public
+detections (det/det.txt) matched to ground-truth people instead (IoU >= 0.5, Hungarian), the boxes the configs'
+distance_scale were calibrated on. Inputs compared:
 - colour: configs/appearance/colour.yaml, the colour descriptor of each person's UV texture sampled through the
   fitted body and masked by BlazePose's segmentation;
 - mobilenet: configs/appearance/mobilenet.yaml, the crop embedding pooled over BlazePose's person mask;
@@ -22,6 +24,7 @@ ms/person: wall time of the appearance stage per box (colour: with the posed mes
 
     python -m benchmarks.eval_appearance                       # frames 1-400
     python -m benchmarks.eval_appearance --stride 20           # a quick look
+    python -m benchmarks.eval_appearance --boxes det --output outputs/eval_appearance_det.md
 """
 from __future__ import annotations
 
@@ -34,13 +37,14 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from scipy.optimize import linear_sum_assignment
 
 from benchmarks.report import write_report
 from models.appearance.mobilenet import weights_available
 from models.appearance.stage import AppearanceStage
 from models.body_estimation import BodyEstimator
 from models.regressors.blazepose.weights import landmark_model_available
-from models.structures import Bodies, Detections, Frame, InputError, xywh_to_xyxy
+from models.structures import Bodies, Detections, Frame, InputError, iou_matrix, xywh_to_xyxy
 from tracker.appearance import AppearanceMemory
 from tracker.build import build, build_regressor
 from tracker.io import open_source
@@ -54,6 +58,7 @@ INPUTS = {
     "mobilenet, unmasked crop": ["appearance=mobilenet", "appearance.encoder.use_mask=false"],
 }
 NEAR_WIDTHS = 2.0  # hard pairs: box centres closer than this many mean box widths
+BOX_SOURCES = {"gt": "ground-truth boxes", "det": "public detections matched to ground truth"}
 QUANTILE = 0.995  # the configs' distance_scale is this quantile of same-person distances
 
 
@@ -123,6 +128,20 @@ def load_gt(path: Path, first: int, last: int) -> dict[int, np.ndarray]:
     gt = gt[(gt[:, 6] != 0) & (gt[:, 0] >= first) & (gt[:, 0] <= last)]
     rows = np.concatenate([gt[:, 1:2], xywh_to_xyxy(gt[:, 2:6])], axis=1)
     return {int(frame): rows[gt[:, 0] == frame] for frame in np.unique(gt[:, 0])}
+
+
+def matched_detections(path: Path, truth: dict[int, np.ndarray], min_iou: float = 0.5) -> dict[int, np.ndarray]:
+    """The public detections (det.txt) that match a ground-truth person (IoU >= min_iou, Hungarian), as rows
+    (that person's id, the detection's x1, y1, x2, y2)."""
+    det = np.loadtxt(path, delimiter=",", ndmin=2)
+    out = {}
+    for frame, people in truth.items():
+        boxes = xywh_to_xyxy(det[det[:, 0] == frame, 2:6])
+        iou = iou_matrix(boxes, people[:, 1:])
+        found, person = linear_sum_assignment(-iou)
+        keep = iou[found, person] >= min_iou
+        out[frame] = np.concatenate([people[person[keep], :1], boxes[found[keep]]], axis=1)
+    return out
 
 
 def configs(video: Path, device: str) -> dict[str, DictConfig]:
@@ -209,6 +228,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sequence", type=Path, default=PETS, help="a MOT folder with gt/gt.txt")
     parser.add_argument("--frames", default="1-400", help="FIRST-LAST frame numbers (gt.txt's frames 1-400)")
     parser.add_argument("--stride", type=int, default=1, help="every stride-th frame (20: a quick smoke run)")
+    parser.add_argument("--boxes", choices=("gt", "det"), default="gt",
+                        help="gt: the ground-truth boxes; det: the public detections matched to them (IoU >= 0.5)")
     parser.add_argument("--max-gap", type=int, default=50, help="frames at most between the boxes of a pair")
     parser.add_argument("--pairs", type=int, default=20000, help="pairs drawn of each kind")
     parser.add_argument("--seed", type=int, default=0)
@@ -229,6 +250,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     first, last = parse_frames(args.frames)
     truth = load_gt(gt_path, first, last)
+    if args.boxes == "det":
+        truth = matched_detections(args.sequence / "det" / "det.txt", truth)
     cfgs = configs(args.sequence, args.device)
     cfg = next(iter(cfgs.values()))
     body_model = build(cfg.body)
@@ -282,7 +305,7 @@ def main() -> None:
         })  # fmt: skip
     setup = (
         f"Appearance inputs on {args.sequence.name} frames {first}-{last} (stride {args.stride}): {len(boxes.ids)} "
-        f"ground-truth boxes of {len(set(boxes.ids))} people, BlazePose with masks "
+        f"{BOX_SOURCES[args.boxes]} of {len(set(boxes.ids))} people, BlazePose with masks "
         f"({1000 * regressor_seconds / len(boxes.ids):.1f} ms/person, not counted below). AUC: same-person pairs "
         f"1-{args.max_gap} frames apart vs different people at most {args.max_gap} frames apart (up to {args.pairs} "
         f"of each, seed {args.seed}); hard: different people whose centres are under {NEAR_WIDTHS:g} box widths "
