@@ -1,10 +1,14 @@
 """Per-track appearance memories: PHALP's texture blending per track, running embedding averages, distances in
 calibrated units, deleted tracks forgotten."""
 import numpy as np
+import pytest
 import torch
+from omegaconf import OmegaConf
 
 from models.appearance import AppearanceEncoder
+from models.structures import InputError
 from tracker.appearance import EmbeddingMemory, TextureMemory
+from tracker.pipeline import build_memory
 
 
 class MeanColour(AppearanceEncoder):
@@ -59,3 +63,12 @@ def test_embedding_memory_averages_renormalises_and_scales_distances():
     assert abs(memory.distance([7], torch.tensor([[1.0, 0.0]]))[0, 0] - (1 - 2**-0.5) / 0.5) < 1e-6
     memory.keep([])
     assert np.isnan(memory.distance([7], diagonal)).all()
+
+
+def test_build_memory_follows_the_configured_kind():
+    embedding = build_memory(OmegaConf.create({"memory": "embedding", "memory_rate": 0.3, "distance_scale": 0.2}))
+    assert isinstance(embedding, EmbeddingMemory) and embedding.distance_scale == 0.2
+    settings = OmegaConf.create({"memory": "texture", "memory_rate": 0.2, "distance_scale": 0.5})
+    assert isinstance(build_memory(settings, MeanColour()), TextureMemory)
+    with pytest.raises(InputError, match="texture or embedding"):
+        build_memory(OmegaConf.create({"memory": "pixels", "memory_rate": 0.2, "distance_scale": 0.5}))

