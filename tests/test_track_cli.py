@@ -125,3 +125,22 @@ def test_default_regressor_fits_blazepose_bodies(tmp_path):
     records = list(results.frames())
     assert records[-1]["landmarks_2d"].shape[1:] == (33, 2)
     assert any(r["has_pose"].any() for r in records)
+
+
+@needs_pets
+def test_rescaled_detection_scores_give_the_same_tracks(tmp_path):
+    """Thresholds follow each det.txt's own score distribution: an affine change of its scores changes no track."""
+    rows = [line.split(",") for line in (PETS / "det" / "det.txt").read_text().splitlines()]
+    files = {"original": PETS / "det" / "det.txt"}
+    for name, rescale in {"scaled": lambda s: s * 0.01, "shifted": lambda s: s + 5}.items():
+        files[name] = tmp_path / f"{name}.txt"
+        files[name].write_text(
+            "".join(",".join([*row[:6], f"{rescale(float(row[6])):.6f}", *row[7:]]) + "\n" for row in rows)
+        )
+    tracks = {}
+    for name, det_file in files.items():
+        result = track(f"video={PETS}", "end=60", "detector=mot", f"detector.path={det_file}", run_dir=tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        tracks[name] = (tmp_path / name / "tracks.mot.txt").read_text()
+    assert tracks["original"].count("\n") > 100
+    assert tracks["scaled"] == tracks["original"] and tracks["shifted"] == tracks["original"]
