@@ -18,7 +18,8 @@ runs cover frames 1-400 (--end unset or ≥ 400), HOTA and IDF1 on frames 1-400 
 (cwd and PYTHONPATH in that worktree), alternating baseline and current runs so that load on a shared machine
 falls on both; its columns stand beside this tree's in one table. --sweep also times a Hydra sweep of 2 identical
 runs (`-m tracker.n_init=3,3 render=off`) with hydra/launcher=joblib (--sweep-jobs jobs at once) against the same
-sweep with the basic launcher (one run after the other): wall and CPU seconds of the whole command.
+sweep with the basic launcher (one run after the other): wall and CPU seconds of the whole command (joblib's
+workers included) and each job's frames/s.
 Prints the table and writes it to --output (markdown) with a .json beside it.
 """
 from __future__ import annotations
@@ -95,11 +96,14 @@ def track_run(tree: Tree, config: str, video: Path, run_dir: Path, end: int | No
 
 
 def sweep_run(tree: Tree, video: Path, sweep_dir: Path, end: int | None, launcher: list[str]) -> dict:
-    """One sweep of 2 identical runs (render off) with the given launcher overrides; wall and CPU seconds."""
+    """One sweep of 2 identical runs (render off) with the given launcher overrides: wall and CPU seconds of the
+    command, and each job's frames/s (its pipeline loop, from its summary.json)."""
     args = ["-m", *launcher, "tracker.n_init=3,3", "render=off", f"video={video}", f"hydra.sweep.dir={sweep_dir}"]
     args += [f"end={end}"] if end is not None else []
     sweep_dir.mkdir(parents=True)
-    return measure(tree, args, sweep_dir.parent / f"{sweep_dir.name}.log")
+    usage = measure(tree, args, sweep_dir.parent / f"{sweep_dir.name}.log")
+    summaries = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}"))]
+    return {**usage, "jobs_fps": [summary["fps"] for summary in summaries]}
 
 
 def evaluate(run_dir: Path, gt: Path) -> dict[str, float]:
@@ -171,10 +175,13 @@ def table(rows: list[dict]) -> str:
 
 def sweep_table(sweeps: list[dict], jobs: int) -> str:
     """The sweep timings: a row per launcher, a column per tree."""
-    out = ["| sweep of 2 runs (render off) | " + " | ".join(f"{s['tree']}: wall s / CPU s" for s in sweeps) + " |"]
-    out.append("|---|" + "---:|" * len(sweeps))
+    heading = " | ".join(f"{s['tree']}: wall s / CPU s / jobs' frames/s" for s in sweeps)
+    out = [f"| sweep of 2 runs (render off) | {heading} |", "|---|" + "---:|" * len(sweeps)]
     for title, key in ((f"joblib, {jobs} jobs at once", "joblib"), ("basic launcher, one after the other", "basic")):
-        cells = [f"{s[key]['wall_s']:.1f} / {s[key]['cpu_s']:.1f}" for s in sweeps]
+        cells = [
+            f"{s[key]['wall_s']:.1f} / {s[key]['cpu_s']:.1f} / {', '.join(f'{f:.2f}' for f in s[key]['jobs_fps'])}"
+            for s in sweeps
+        ]
         out.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
