@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.report import write_report
-from models.structures import InputError
 from tracker.eval import evaluate_sequence
 from tracker.schema import MOT_FILE, SUMMARY_FILE
 
@@ -117,13 +116,17 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
 
-@contextmanager
-def baseline_worktree(rev: str, folder: Path) -> Iterator[Tree]:
-    """REV checked out (detached) into `folder`, removed afterwards."""
+def short_commit(rev: str) -> str | None:
+    """The abbreviated commit REV names, or None when it names none."""
     try:
-        commit = git("rev-parse", "--short", f"{rev}^{{commit}}")
+        return git("rev-parse", "--short", "--verify", "--quiet", f"{rev}^{{commit}}")
     except subprocess.CalledProcessError:
-        raise InputError(f"--baseline {rev} is not a revision of {ROOT}.") from None
+        return None
+
+
+@contextmanager
+def baseline_worktree(rev: str, commit: str, folder: Path) -> Iterator[Tree]:
+    """The commit checked out (detached) into `folder`, removed afterwards."""
     git("worktree", "add", "--detach", str(folder), commit)
     try:
         yield Tree(f"{rev} ({commit})", folder)
@@ -200,20 +203,26 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="tools/track.py overrides for every run (key=value)")
     args = parser.parse_args()
     if args.repeats < 1:
-        raise InputError(f"--repeats must be at least 1, got {args.repeats}.")
+        parser.error(f"--repeats must be at least 1, got {args.repeats}.")
+    commit = short_commit(args.baseline) if args.baseline else None
+    if args.baseline and commit is None:
+        parser.error(f"--baseline {args.baseline} is not a revision of {ROOT}.")
+    if args.runs is not None and args.runs.exists() and any(args.runs.iterdir()):
+        parser.error(f"--runs {args.runs} is not empty.")
     data = args.data.resolve()
     videos = {name: data / CONFIGS[name][1] for name in args.configs}
     sweep_video = data / CONFIGS["pets09"][1]
-    missing = [str(path) for path in [*videos.values(), sweep_video] if not path.exists()]
+    missing = [str(path) for path in dict.fromkeys([*videos.values(), sweep_video]) if not path.exists()]
     if missing:
-        raise InputError(f"Missing input {', '.join(missing)}: pass --data, the folder holding PETS09-S2L1.")
+        parser.error(f"missing input {', '.join(missing)}: pass --data, the folder holding PETS09-S2L1.")
     evaluated = (args.end is None or args.end >= EVAL_FRAMES[1]) and (data / GT).exists()
 
     dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
     current = Tree(f"this tree ({git('rev-parse', '--short', 'HEAD')}{dirty})", ROOT)
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as scratch:
         runs = (args.runs or Path(scratch) / "runs").resolve()
-        with baseline_worktree(args.baseline, Path(scratch) / "baseline") if args.baseline else nullcontext() as base:
+        worktree = baseline_worktree(args.baseline, commit, Path(scratch) / "baseline") if commit else nullcontext()
+        with worktree as base:
             trees = [base, current] if base is not None else [current]
             for repeat in range(args.repeats):
                 for config, video in videos.items():
