@@ -53,7 +53,7 @@ PELVIS = 0
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder (BlazePose bodies) or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder (BlazePose bodies) or its results.phx")
     parser.add_argument("--output", type=Path, default=Path("outputs/eval_smoothing/report.md"))
     return parser.parse_args()
 

@@ -26,7 +26,7 @@ def assert_rejected(result: subprocess.CompletedProcess, run_dir: Path, *words: 
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in errors[0], errors[0]
-    assert not (run_dir / "results.jbl").exists() and not (run_dir / "tracks.mot.txt").exists()
+    assert not (run_dir / "results.phx").exists() and not (run_dir / "tracks.mot.txt").exists()
 
 
 @needs_pets

@@ -31,7 +31,7 @@ log = logging.getLogger("phalanx")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options: the run, the format, where to write, which frames, and export options as key=value."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder or its results.phx")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--output", type=Path, help="file (folder for amass); default: RUN/export/...")
     parser.add_argument("--frames", help="export only frames FIRST-LAST (1-based, inclusive), e.g. 1-100")

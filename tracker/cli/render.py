@@ -28,9 +28,9 @@ RENDER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "render" / "de
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Command-line options: the run (folder or results.jbl), the video, the output and render overrides."""
+    """Command-line options: the run (folder or results.phx), the video, the output and render overrides."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder or its results.phx")
     parser.add_argument("--video", type=Path, help="the input video (default: the one named in the results)")
     parser.add_argument("--output", type=Path, help="output mp4 (default: RUN/overlay.mp4 or render.file)")
     parser.add_argument(
