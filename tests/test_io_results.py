@@ -381,3 +381,15 @@ def test_full_disk_ends_the_run_with_one_sentence(tmp_path: Path, monkeypatch) -
     assert [record["frame"] for record in load_results(tmp_path).frames()] == [1]
     with pytest.raises(ValueError, match="closed"):
         writer.write_frame(make_records()[2])
+
+
+def test_a_results_header_cannot_name_code_to_run(tmp_path: Path) -> None:
+    from tracker.export.run import ExportRun
+
+    marker = tmp_path / "pwned"
+    header = {**HEADER, "config": {"body": {"_target_": "os.makedirs", "name": str(marker)}}}
+    with ResultsWriter(tmp_path / "run", header) as writer:
+        writer.write_frame(make_records()[1])
+    with pytest.raises(InputError, match="'os.makedirs', but a results file may name only models.body.load_body_model"):
+        ExportRun(tmp_path / "run").body_model
+    assert not marker.exists()

@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from models.structures import InputError
 from tracker.birdseye import write_birdseye
-from tracker.build import build
+from tracker.build import build, build_run_body_model
 from tracker.ground import estimate_ground
 from tracker.io import load_results, open_source
 from tracker.render import OverlayOptions, OverlayWriter
@@ -64,7 +64,7 @@ def render_run(run: Path, video: Path | None, output: Path | None, options: Over
     source = open_source(video, start=first, end=last, stride=stride)
     output = output or run_dir / options.file
     has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
-    body_model = build(OmegaConf.create(results.header["config"]["body"])) if options.meshes and has_bodies else None
+    body_model = build_run_body_model(results.header["config"]["body"]) if options.meshes and has_bodies else None
     frame_size = (source.width, source.height)
     with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:
         for frame, record in zip(source, results.frames(), strict=True):

@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from models.body import BodyModel
 from models.structures import InputError
-from tracker.build import build
+from tracker.build import build_run_body_model
 from tracker.ground import GroundPlane, estimate_ground
 from tracker.io import Results, load_results
 from tracker.smoothing import SmoothingFilter, smooth_results, smoothed_records
@@ -63,7 +61,7 @@ class ExportRun:
     @cached_property
     def body_model(self) -> BodyModel:
         """The body model the run posed with (its `body` configuration)."""
-        return build(OmegaConf.create(self.header["config"]["body"]))
+        return build_run_body_model(self.header["config"]["body"])
 
     @cached_property
     def ground(self) -> GroundPlane | None:
