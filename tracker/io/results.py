@@ -267,7 +267,7 @@ def _load_records(file: Path, handle: BinaryIO) -> Results:
             if type(record.get("frame")) is not int:
                 raise InputError(f"Results file {file} is damaged at byte {offset}: a missing frame without a number.")
             missing.append(record["frame"])
-    return Results(file, header, offsets, track_frames, lambda frames: _read_frame(frames, file), missing, complete)
+    return Results(file, header, offsets, track_frames, lambda handle: _read_frame(handle, file), missing, complete)
 
 
 def _next_record(handle: BinaryIO, file: Path, truncated: str | None = None) -> tuple[str, dict] | None:
@@ -314,7 +314,7 @@ def _load_joblib(file: Path) -> Results:
             record = _load_pickle(handle, file)
             for track_id in record["track_ids"].tolist():
                 track_frames.setdefault(track_id, []).append(len(offsets) - 1)
-    return Results(file, header, offsets, track_frames, lambda frames: _load_pickle(frames, file))
+    return Results(file, header, offsets, track_frames, lambda handle: _load_pickle(handle, file))
 
 
 def _load_pickle(handle: BinaryIO, file: Path) -> Any:
