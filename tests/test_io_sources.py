@@ -219,6 +219,17 @@ def test_empty_frame_folder_is_rejected(tmp_path: Path) -> None:
         open_source(tmp_path)
 
 
+def test_unreadable_first_image_is_skipped_too(tmp_path: Path) -> None:
+    (tmp_path / "1.png").write_bytes(b"this is not a png")
+    write_png(tmp_path / "2.png", (1, 2, 3))
+    source = open_source(tmp_path)
+    assert (source.width, source.height) == (6, 4)
+    assert [frame.index for frame in source] == [2] and source.missing_frames == [1]
+    (tmp_path / "2.png").write_bytes(b"nor is this")
+    with pytest.raises(InputError, match="None of the 2 images"):
+        open_source(tmp_path)
+
+
 def test_unreadable_frame_image_is_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
     for index in (1, 3):
         write_png(tmp_path / f"{index}.png", (index, 2, 3))
@@ -253,6 +264,16 @@ def test_video_with_a_damaged_frame_skips_it_with_one_warning(tmp_path: Path, ca
         assert [record.getMessage() for record in caplog.records] == (
             [f"Video {path}: frame 15 cannot be decoded; skipped."] if damaged else []
         )
+
+
+def test_video_with_a_damaged_first_frame_opens_and_skips_it(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.avi"
+    reference = write_mjpeg(path, num_frames=5)
+    damage_frame(path, 1)
+    source = open_source(path)
+    frames = list(source)
+    assert [frame.index for frame in frames] == [2, 3, 4, 5] and source.missing_frames == [1]
+    assert np.array_equal(frames[0].image, reference[1])
 
 
 @pytest.mark.parametrize(

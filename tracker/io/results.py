@@ -252,8 +252,8 @@ def _load_records(file: Path, handle: BinaryIO) -> Results:
             item = _next_record(handle, file)
         except records.TruncatedRecord:
             complete = False
-            log.warning("Results file %s ends inside a record (a killed run?): read its %d complete frames.", file,
-                        len(offsets))
+            log.warning("Results file %s ends inside a record (a killed run or full disk): read %d complete frames.",
+                        file, len(offsets))
             break
         if item is None:
             break

@@ -9,6 +9,7 @@ A frame that cannot be decoded (a damaged packet, an unreadable image) is skippe
 from __future__ import annotations
 
 import configparser
+import contextlib
 import itertools
 import logging
 import os
@@ -240,7 +241,7 @@ class ImageFolderSource(VideoSource):
             raise InputError(
                 f"Frame folder {folder} holds {len(self._files)} images but {SEQINFO_FILE} says {expected_count}."
             )
-        height, width = _read_image(self._files[0]).shape[:2]
+        height, width = _first_image(self._files).shape[:2]
         super().__init__(
             path=folder,
             name=name or folder.name,
@@ -359,6 +360,14 @@ def _natural_key(name: str) -> tuple:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name))
 
 
+def _first_image(files: list[Path]) -> np.ndarray:
+    """The first of the images that can be read (a damaged first frame is skipped later, not fatal here)."""
+    for file in files:
+        with contextlib.suppress(InputError):
+            return _read_image(file)
+    raise InputError(f"None of the {len(files)} images in {files[0].parent} can be read as an image.")
+
+
 def _read_image(file: Path) -> np.ndarray:
     image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
@@ -380,9 +389,11 @@ def _video_stream(container: av.container.InputContainer, file: Path) -> av.Vide
 
 
 def _check_decodes(container: av.container.InputContainer, stream: av.VideoStream, file: Path) -> None:
-    """Decode the first frame so that an unreadable video is rejected at open, not halfway through."""
+    """Decode the first frame (past damaged ones, among the first few) so that an unreadable video is rejected at
+    open, not halfway through."""
     try:
-        first = next(container.decode(stream), None)
+        frames = itertools.islice(_decode_packets(container, stream), _REORDER_MARGIN)
+        first = next((frame for frame in frames if frame is not None), None)
     except av.FFmpegError as error:
         raise InputError(f"Video {file} cannot be decoded: {error}.") from None
     if first is None:
