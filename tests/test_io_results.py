@@ -341,6 +341,10 @@ MALICIOUS = {
     "deeply nested json": forged(b"[" * 100_000 + b"]" * 100_000),
     "frame without arrays": forged(frame_meta([])),
     "float track ids": forged(frame_meta([["track_ids", "<f8", [1]]]), b"\x00" * 8),
+    "track ids as a list": forged(
+        {"kind": "frame", "arrays": [], "values": {
+            "frame": 1, "time": 0.0, "track_ids": [1], "boxes": [[0, 0, 1, 1]], "scores": [1], "states": ["x"]}}
+    ),
 }
 
 

@@ -245,7 +245,11 @@ def _load_records(file: Path, handle: BinaryIO) -> Results:
     kind, header = _next_record(handle, file, truncated=f"Results file {file} ends before its header.") or ("", {})
     if kind != HEADER or header.get("schema") != SCHEMA or header.get("version") != VERSION:
         raise InputError(f"File {file} is not a {SCHEMA} file of version {VERSION}.")
+    per_box_keys = header.get("per_box_keys")
+    if not (isinstance(per_box_keys, list) and all(isinstance(key, str) for key in per_box_keys)):
+        raise InputError(f"Results file {file} is damaged: its header lists no per_box_keys.")
     complete = True
+    last_frame = 0
     while True:
         offset = handle.tell()
         try:
@@ -259,9 +263,12 @@ def _load_records(file: Path, handle: BinaryIO) -> Results:
             break
         kind, record = item
         if kind == FRAME:
-            track_ids = _checked_frame(record, file, offset)
+            try:
+                last_frame = _stored_frame(record, per_box_keys, last_frame)
+            except ValueError as error:
+                raise InputError(f"Results file {file} is damaged at byte {offset}: {error}") from None
             offsets.append(offset)
-            for track_id in track_ids.tolist():
+            for track_id in record["track_ids"].tolist():
                 track_frames.setdefault(track_id, []).append(len(offsets) - 1)
         elif kind == MISSING:
             if type(record.get("frame")) is not int:
@@ -291,13 +298,13 @@ def _read_frame(handle: BinaryIO, file: Path) -> dict:
     return item[1]
 
 
-def _checked_frame(record: dict, file: Path, offset: int) -> np.ndarray:
-    """A frame record's track ids, after checking it has every key the views read."""
-    keys = [key for key in FRAME_KEYS if key not in record]
-    track_ids = record.get("track_ids")
-    if keys or not isinstance(track_ids, np.ndarray) or track_ids.ndim != 1 or track_ids.dtype.kind not in "iu":
-        raise InputError(f"Results file {file} is damaged at byte {offset}: a frame record without {FRAME_KEYS}.")
-    return track_ids
+def _stored_frame(record: dict, per_box_keys: Sequence[str], last_frame: int) -> int:
+    """Check a frame record read back as the writer stores them (ValueError if not); returns its frame number."""
+    canonical = _validated(record, per_box_keys, last_frame)
+    for key in ("track_ids", "boxes", "scores", "states"):
+        if not isinstance(record[key], np.ndarray) or record[key].dtype.kind != canonical[key].dtype.kind:
+            raise ValueError(f"Frame {canonical['frame']}: {key} is not stored as an array of its kind.")
+    return canonical["frame"]
 
 
 def _load_joblib(file: Path) -> Results:

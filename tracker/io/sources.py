@@ -25,6 +25,7 @@ import numpy as np
 from models.structures import Frame, InputError
 
 log = logging.getLogger(__name__)
+
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FOLDER_FPS = 30.0
