@@ -21,15 +21,17 @@ log = logging.getLogger(__name__)
 
 class ExportRun:
     """A run folder (or results file) read for export. `smoothing` filters every track offline before any
-    exporter sees it; `frames` (first, last) limits the frames exported (the filters still see the whole run)."""
+    exporter sees it; `frames` (first, last) limits the frames exported (the filters still see the whole run);
+    `trust` lets a version-1 results.jbl (a pickle) be read (see load_results)."""
 
     def __init__(
         self,
         path: str | Path,
         smoothing: SmoothingFilter | None = None,
         frames: tuple[int, int] | None = None,
+        trust: bool = False,
     ) -> None:
-        self.results: Results = load_results(path)
+        self.results: Results = load_results(path, trust)
         self.smoothing = smoothing
         self.frames = frames
 

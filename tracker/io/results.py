@@ -220,7 +220,8 @@ def load_results(path: str | os.PathLike, trust: bool = False) -> Results:
     if not trust:
         raise InputError(
             f"Results file {file} is a version-{LEGACY_VERSION} joblib pickle, which can run any code it contains "
-            "when opened, so it is read only by load_results(path, trust=True), for files from a source you trust."
+            "when opened, so it is read only with load_results(path, trust=True) or the --trust option of "
+            "tools/render.py and tools/export.py, for files from a source you trust."
         )
     return _load_joblib(file)
 
