@@ -46,7 +46,7 @@ ANKLES = (7, 8)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a PETS09-S2L1 run folder with bodies, or its results.jbl")
+    parser.add_argument("run", type=Path, help="a PETS09-S2L1 run folder with bodies, or its results.phx")
     parser.add_argument("--gt", type=Path, default=GT, help="gt.txt with world coordinates in columns 8-9")
     parser.add_argument("--output", type=Path, default=Path("outputs/eval_ground/report.md"))
     return parser.parse_args()

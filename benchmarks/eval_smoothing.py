@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from benchmarks.report import write_report
 from models.regressors.blazepose.fit import JOINT_LANDMARKS
 from models.structures import BodyArrays, Frame
-from tracker.build import build
+from tracker.build import build_run_body_model
 from tracker.io import load_results
 from tracker.smoothing import Gaussian, OneEuro, SavitzkyGolay, TrackSmoother, smooth_results, smoothed_records
 from tracker.tracker import TrackedFrame
@@ -53,7 +52,7 @@ PELVIS = 0
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder (BlazePose bodies) or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder (BlazePose bodies) or its results.phx")
     parser.add_argument("--output", type=Path, default=Path("outputs/eval_smoothing/report.md"))
     return parser.parse_args()
 
@@ -118,7 +117,7 @@ def main() -> None:
     results = load_results(args.run)
     if "landmarks_2d" not in results.header["per_box_keys"]:
         raise SystemExit(f"{args.run} has no BlazePose landmarks: run it with regressor=blazepose.")
-    body_model = build(OmegaConf.create(results.header["config"]["body"]))
+    body_model = build_run_body_model(results.header["config"]["body"])
     fps = float(results.header["fps"])
     rows, lines = [], []
     for name, smoothing in FILTERS.items():

@@ -69,7 +69,7 @@ def true_pixels(points: np.ndarray) -> np.ndarray:
 
 
 def write_synthetic_run(folder: Path, body_model: BodyModel, seed: int = 0) -> SyntheticRun:
-    """Write the run (results.jbl, tracks.mot.txt and a video of grey frames) into `folder`."""
+    """Write the run (results.phx, tracks.mot.txt and a video of grey frames) into `folder`."""
     rng = np.random.default_rng(seed)
     video = folder / "video.mp4"
     writer = H264Writer(video, FPS, (WIDTH, HEIGHT), crf=30, preset="ultrafast")

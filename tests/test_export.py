@@ -374,3 +374,18 @@ def test_gap_filled_rows_and_unknown_keys_are_taken_as_unmatched(run, tmp_path):
         filled = [row for row in csv.DictReader(handle) if row["state"] == "lost" and row["track_id"] == "1"]
     assert len(filled) == LOST[1][1] - LOST[1][0] + 1
     assert all(row["matched"] == "0" and row["pelvis_x"] != "" for row in filled)
+
+
+def test_version_1_runs_export_only_with_trust(run, tmp_path, capsys):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    results = load_results(run.folder)
+    with open(legacy / "results.jbl", "wb") as handle:
+        joblib.dump({**results.header, "version": 1}, handle)
+        for record in results.frames():
+            joblib.dump(record, handle)
+    assert export_main([str(legacy), "--format", "csv"]) == 2
+    assert "--trust option" in capsys.readouterr().err
+    assert export_main([str(legacy), "--format", "csv", "--trust", "--output", str(tmp_path / "old.csv")]) == 0
+    assert export_main([str(run.folder), "--format", "csv", "--output", str(tmp_path / "new.csv")]) == 0
+    assert (tmp_path / "old.csv").read_text() == (tmp_path / "new.csv").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import av
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import PETS, PETS_VIDEO, needs_pets_video
+from damaged_video import damage_frame, write_mjpeg
 
 from models.structures import InputError
 from tracker.io import Frame, open_source
@@ -217,12 +219,61 @@ def test_empty_frame_folder_is_rejected(tmp_path: Path) -> None:
         open_source(tmp_path)
 
 
-def test_unreadable_frame_image_is_named(tmp_path: Path) -> None:
-    write_png(tmp_path / "1.png", (1, 2, 3))
+def test_unreadable_first_image_is_skipped_too(tmp_path: Path) -> None:
+    (tmp_path / "1.png").write_bytes(b"this is not a png")
+    write_png(tmp_path / "2.png", (1, 2, 3))
+    source = open_source(tmp_path)
+    assert (source.width, source.height) == (6, 4)
+    assert [frame.index for frame in source] == [2] and source.missing_frames == [1]
+    (tmp_path / "2.png").write_bytes(b"nor is this")
+    with pytest.raises(InputError, match="None of the 2 images"):
+        open_source(tmp_path)
+
+
+def test_unreadable_frame_image_is_skipped_with_a_warning(tmp_path: Path, caplog) -> None:
+    for index in (1, 3):
+        write_png(tmp_path / f"{index}.png", (index, 2, 3))
     (tmp_path / "2.png").write_bytes(b"this is not a png")
     source = open_source(tmp_path)
-    with pytest.raises(InputError, match="2.png"):
-        list(source)
+    with caplog.at_level(logging.WARNING, logger="tracker.io.sources"):
+        frames = list(source)
+    assert [frame.index for frame in frames] == [1, 3] and frames[1].image[0, 0].tolist() == [3, 2, 3]
+    assert source.missing_frames == [2]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Frame image {tmp_path / '2.png'} could not be read as an image. Frame 2 skipped."
+    ]
+
+
+def test_video_with_a_damaged_frame_skips_it_with_one_warning(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "damaged.avi"
+    reference = write_mjpeg(path)
+    damage_frame(path, 15)
+    with av.open(str(path)) as container, pytest.raises(av.InvalidDataError):
+        list(container.decode(video=0))  # plain decoding stops at the damage: the failure path is exercised
+    for start, stride in ((1, 1), (12, 1), (15, 1), (14, 2), (20, 1)):
+        source = open_source(path, start=start, stride=stride)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tracker.io.sources"):
+            frames = list(source)
+        wanted = [index for index in range(start, 31, stride) if index != 15]
+        assert [frame.index for frame in frames] == wanted, (start, stride)
+        for frame in frames:
+            assert np.array_equal(frame.image, reference[frame.index - 1]), frame.index
+        damaged = 15 in range(start, 31, stride)
+        assert source.missing_frames == ([15] if damaged else [])
+        assert [record.getMessage() for record in caplog.records] == (
+            [f"Video {path}: frame 15 cannot be decoded; skipped."] if damaged else []
+        )
+
+
+def test_video_with_a_damaged_first_frame_opens_and_skips_it(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.avi"
+    reference = write_mjpeg(path, num_frames=5)
+    damage_frame(path, 1)
+    source = open_source(path)
+    frames = list(source)
+    assert [frame.index for frame in frames] == [2, 3, 4, 5] and source.missing_frames == [1]
+    assert np.array_equal(frames[0].image, reference[1])
 
 
 @pytest.mark.parametrize(

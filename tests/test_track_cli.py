@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PETS, ROOT, needs_pets
+from damaged_video import damage_frame, write_mjpeg
 
 from tracker.eval import evaluate_sequence
 from tracker.io import load_results
@@ -26,7 +27,7 @@ def assert_rejected(result: subprocess.CompletedProcess, run_dir: Path, *words: 
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in errors[0], errors[0]
-    assert not (run_dir / "results.jbl").exists() and not (run_dir / "tracks.mot.txt").exists()
+    assert not (run_dir / "results.phx").exists() and not (run_dir / "tracks.mot.txt").exists()
 
 
 @needs_pets
@@ -50,6 +51,24 @@ def test_corrupt_video(tmp_path):
     video.write_bytes(bytes(range(256)) * 64)
     result = track(f"video={video}", "detector=mot", f"detector.path={tmp_path}", run_dir=tmp_path / "run")
     assert_rejected(result, tmp_path / "run", "broken.mp4")
+
+
+def test_damaged_frame_is_skipped_and_listed(tmp_path):
+    video = tmp_path / "damaged.avi"
+    write_mjpeg(video)
+    damage_frame(video, 15)
+    det = tmp_path / "det.txt"
+    det.write_text("".join(f"{frame},-1,{frame - 1},10,10,10,1,-1,-1,-1\n" for frame in range(1, 31)))
+    overrides = ("detector=mot", f"detector.path={det}", "regressor=template", "appearance=none")
+    result = track(f"video={video}", *overrides, run_dir=tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "frame 15" in line]
+    assert len(warnings) == 1 and str(video) in warnings[0] and "Traceback" not in result.stderr, warnings
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["missing_frames"] == [15]
+    results = load_results(tmp_path / "run")
+    assert results.missing_frames == [15] and [record["frame"] for record in results.frames()] == [
+        frame for frame in range(1, 31) if frame != 15
+    ]
 
 
 def test_empty_frame_folder(tmp_path):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from models.body import BodyModel
+from models.body import BodyModel, load_body_model
 from models.detection.detector import Detector
 from models.detection.mot_file import find_det_file
 from models.regressors import Regressor
@@ -35,6 +37,25 @@ def build(node: DictConfig, **kwargs: object) -> object:
         if isinstance(cause, (ValueError, TypeError)):
             raise InputError(f"The configuration of {node._target_} was rejected: {cause}.") from None
         raise
+
+
+# The only builder a results header's `config.body` may name (the body configs in configs/body).
+RUN_BODY_TARGET = "models.body.load_body_model"
+
+
+def build_run_body_model(body: Mapping[str, Any]) -> BodyModel:
+    """The body model a results header's `config.body` describes. The header is data from a file: instantiating its
+    `_target_` as given would call whatever it names, so only `RUN_BODY_TARGET` is called, with plain arguments."""
+    arguments = dict(body)
+    target = arguments.pop("_target_", None)
+    if target != RUN_BODY_TARGET or any(str(key).startswith("_") for key in arguments):
+        raise InputError(
+            f"The run's body configuration names {target!r}, but a results file may name only {RUN_BODY_TARGET}."
+        )
+    try:
+        return load_body_model(**arguments)
+    except TypeError as error:
+        raise InputError(f"The run's body configuration was rejected: {error}.") from None
 
 
 def build_detector(cfg: DictConfig) -> Detector:

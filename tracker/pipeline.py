@@ -119,6 +119,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
     timer = StageTimer()
     frames = boxes = 0
+    skipped: list[int] = []  # frames the source could not decode
     with (
         ResultsWriter(run_dir, header, list(cfg.output.mot_states), body_keys(regressor.fits_landmarks)) as writer,
         overlay if overlay is not None else contextlib.nullcontext(),
@@ -132,8 +133,15 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
                     overlay.write(tracked)
                     timer.lap("render")
 
+        def record_missing() -> None:
+            """Record the frames the source skipped since the last call (it could not decode them)."""
+            for missing in source.missing_frames[len(skipped) :]:
+                writer.write_missing(missing)
+                skipped.append(missing)
+
         for window in source.windows(cfg.window):
             timer.lap("decode")
+            record_missing()
             cuts = None if shots is None else shots.cuts(window)
             detections = detect_by_shot(detector, window, cuts)
             timer.lap("detector")
@@ -157,6 +165,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
                 boxes += len(observations)
                 progress.update(1, people=len(observations))
         write(list(gaps.flush()))
+        record_missing()
     total = timer.total
     summary = {
         "frames": frames,
@@ -164,6 +173,7 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         "seconds": total,
         "fps": frames / total if total > 0 else 0.0,
         "stage_seconds": dict(timer.seconds),
+        "missing_frames": skipped,
     }
     (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     log.info("%d frames in %.1fs (%.1f fps)\n%s", frames, total, summary["fps"], timer.table(), extra=ALWAYS)

@@ -13,10 +13,12 @@ import numpy as np
 from models.structures import BodyArrays
 
 SCHEMA = "phalanx.results"
-VERSION = 1
+VERSION = 2  # 2: results.phx (JSON and raw arrays); 1: results.jbl (joblib pickles, read only with trust=True)
+LEGACY_VERSION = 1
 
 # Files of a run folder.
-RESULTS_FILE = "results.jbl"
+RESULTS_FILE = "results.phx"
+LEGACY_RESULTS_FILE = "results.jbl"  # version 1 runs
 MOT_FILE = "tracks.mot.txt"
 SUMMARY_FILE = "summary.json"
 RESOLVED_CONFIG_FILE = "config.resolved.yaml"

@@ -7,6 +7,7 @@ reconstruction, and stand-ins for every `chumpy.*` class, which keep the pickled
 
 from __future__ import annotations
 
+import collections
 import importlib
 import pickle
 from pathlib import Path
@@ -76,6 +77,7 @@ _ALLOWED_GLOBALS = {
     ("builtins", "set"): lambda: set,
     ("__builtin__", "frozenset"): lambda: frozenset,
     ("builtins", "frozenset"): lambda: frozenset,
+    ("collections", "OrderedDict"): lambda: collections.OrderedDict,
     ("_codecs", "encode"): lambda: _latin1_encode,
 }
 
@@ -122,15 +124,16 @@ def _to_plain(value: Any, key: str, path: Path) -> Any:
     return value
 
 
-def load_pickle(path: Path) -> dict[str, Any]:
-    """The dict stored in an SMPL-style pickle, with chumpy arrays turned into numpy arrays."""
+def load_pickle(path: Path, label: str = "Body model file") -> dict[str, Any]:
+    """The dict stored in an SMPL-style pickle (or any pickled dict of numpy arrays: `label` names the file in
+    errors), with chumpy arrays turned into numpy arrays."""
     try:
         with open(path, "rb") as file:
             data = _RestrictedUnpickler(file, encoding="latin1").load()
     except pickle.UnpicklingError as error:
-        raise InputError(f"Body model file {path} is not a plain SMPL model pickle ({error}).") from error
+        raise InputError(f"{label} {path} is not a plain pickle of arrays ({error}).") from error
     if not isinstance(data, dict):
-        raise InputError(f"Body model file {path} holds a {type(data).__name__}; expected a dict of arrays.")
+        raise InputError(f"{label} {path} holds a {type(data).__name__}; expected a dict of arrays.")
     return {key: _to_plain(value, key, path) for key, value in data.items()}
 
 

@@ -7,12 +7,14 @@ like "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml") and the checkpoint 
 from __future__ import annotations
 
 import importlib
+import pickle
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from models.body.model_file import load_pickle
 from models.detection.detector import Detector
 from models.structures import Detections, Frame, InputError, ScoreThresholds
 
@@ -28,6 +30,27 @@ def import_detectron2():
         return importlib.import_module("detectron2")
     except ImportError:
         raise InputError(INSTALL_SENTENCE) from None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A detectron2 checkpoint as `DetectionCheckpointer._load_file` returns it, read without running pickled code:
+    model-zoo `.pkl` files (dicts of numpy arrays) through a numpy-only unpickler, others with
+    `torch.load(weights_only=True)`."""
+    if path.suffix == ".pkl":
+        data = load_pickle(path, "detectron2 checkpoint")
+        if "model" in data and "__author__" in data:
+            return data
+        blobs = data.get("blobs", data)  # a Caffe2 / Detectron1 model-zoo file
+        model = {key: value for key, value in blobs.items() if not key.endswith("_momentum")}
+        return {"model": model, "__author__": "Caffe2", "matching_heuristics": True}
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0].rstrip(".")
+        raise InputError(f"detectron2 checkpoint {path} is not a plain file of tensors ({reason}).") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"detectron2 checkpoint {path} holds a {type(loaded).__name__}; expected a dict of tensors.")
+    return loaded if "model" in loaded else {"model": loaded}
 
 
 class Detectron2Detector(Detector):
@@ -46,7 +69,9 @@ class Detectron2Detector(Detector):
         self.batch_size = int(batch_size)
         self.person_class = int(person_class)
         self.model, self.augmentation, self.image_format = self._build(config, device)
-        DetectionCheckpointer(self.model).load(checkpoint)
+        checkpointer = DetectionCheckpointer(self.model)
+        checkpointer._load_file = lambda filename: read_checkpoint(Path(filename))  # detectron2's own unpickles code
+        checkpointer.load(checkpoint)
         self.model.eval()
 
     @staticmethod

@@ -31,10 +31,13 @@ log = logging.getLogger("phalanx")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options: the run, the format, where to write, which frames, and export options as key=value."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder or its results.phx")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     parser.add_argument("--output", type=Path, help="file (folder for amass); default: RUN/export/...")
     parser.add_argument("--frames", help="export only frames FIRST-LAST (1-based, inclusive), e.g. 1-100")
+    parser.add_argument(
+        "--trust", action="store_true", help="read a version-1 results.jbl (a pickle, which can run code) you trust"
+    )
     parser.add_argument("overrides", nargs="*", help="options of configs/export.yaml, e.g. smooth=none frame=ground")
     return parser.parse_intermixed_args(argv)
 
@@ -48,11 +51,18 @@ def export_options(overrides: list[str]) -> DictConfig:
         raise InputError(f"Export option rejected: {str(error).strip().splitlines()[0]}") from None
 
 
-def export(run_path: Path, format_name: str, output: Path | None, frames: str | None, overrides: list[str]) -> Path:
-    """Write one export of a run; returns the file (or folder) written."""
+def export(
+    run_path: Path,
+    format_name: str,
+    output: Path | None,
+    frames: str | None,
+    overrides: list[str],
+    trust: bool = False,
+) -> Path:
+    """Write one export of a run; returns the file (or folder) written (`trust`: see load_results)."""
     options = export_options(overrides)
     smoothing = None if options.get("smooth") is None else build(options.smooth)
-    run = ExportRun(run_path, smoothing, parse_frame_range(frames) if frames else None)
+    run = ExportRun(run_path, smoothing, parse_frame_range(frames) if frames else None, trust)
     if smoothing is not None and run.header["config"].get("smooth") is not None:
         log.warning("The run was smoothed as it ran; smoothing it again (smooth=none exports it as written).")
     folder = run.folder / EXPORT_FOLDER
@@ -72,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        written = export(args.run, args.format, args.output, args.frames, args.overrides)
+        written = export(args.run, args.format, args.output, args.frames, args.overrides, args.trust)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from models.structures import InputError
 from tracker.birdseye import write_birdseye
-from tracker.build import build
+from tracker.build import build, build_run_body_model
 from tracker.ground import estimate_ground
 from tracker.io import load_results, open_source
 from tracker.render import OverlayOptions, OverlayWriter
@@ -28,15 +28,18 @@ RENDER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "render" / "de
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Command-line options: the run (folder or results.jbl), the video, the output and render overrides."""
+    """Command-line options: the run (folder or results.phx), the video, the output and render overrides."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a run folder or its results.jbl")
+    parser.add_argument("run", type=Path, help="a run folder or its results.phx")
     parser.add_argument("--video", type=Path, help="the input video (default: the one named in the results)")
     parser.add_argument("--output", type=Path, help="output mp4 (default: RUN/overlay.mp4 or render.file)")
     parser.add_argument(
         "--birdseye",
         action="store_true",
         help="instead of the overlay, draw the tracks on the ground plane from above: RUN/birdseye.png and .mp4",
+    )
+    parser.add_argument(
+        "--trust", action="store_true", help="read a version-1 results.jbl (a pickle, which can run code) you trust"
     )
     parser.add_argument("overrides", nargs="*", help="render options as key=value, e.g. size=[640,480] meshes=false")
     return parser.parse_intermixed_args(argv)
@@ -55,16 +58,18 @@ def render_options(overrides: list[str]) -> OverlayOptions:
     return build(config)
 
 
-def render_run(run: Path, video: Path | None, output: Path | None, options: OverlayOptions) -> Path:
-    """Write the overlay of the run's results over its video; returns the video's path."""
-    results = load_results(run)
+def render_run(
+    run: Path, video: Path | None, output: Path | None, options: OverlayOptions, trust: bool = False
+) -> Path:
+    """Write the overlay of the run's results over its video; returns the video's path (`trust`: see load_results)."""
+    results = load_results(run, trust)
     run_dir = results.path.parent
     first, last, stride = results.header["frame_numbers"]
     video = video or run_input_path(run_dir, results.header["video"])
     source = open_source(video, start=first, end=last, stride=stride)
     output = output or run_dir / options.file
     has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
-    body_model = build(OmegaConf.create(results.header["config"]["body"])) if options.meshes and has_bodies else None
+    body_model = build_run_body_model(results.header["config"]["body"]) if options.meshes and has_bodies else None
     frame_size = (source.width, source.height)
     with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:
         for frame, record in zip(source, results.frames(), strict=True):
@@ -75,9 +80,9 @@ def render_run(run: Path, video: Path | None, output: Path | None, options: Over
     return output
 
 
-def render_birdseye(run: Path, output: Path | None) -> list[Path]:
+def render_birdseye(run: Path, output: Path | None, trust: bool = False) -> list[Path]:
     """Write the bird's-eye PNG (and MP4 beside it) of a run's tracks on its estimated ground plane."""
-    results = load_results(run)
+    results = load_results(run, trust)
     ground = estimate_ground(results)
     png = output.with_suffix(".png") if output is not None else results.path.parent / BIRDSEYE_FILE
     return write_birdseye(results, ground, png, png.with_suffix(".mp4"))
@@ -88,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.birdseye:
-            outputs = render_birdseye(args.run, args.output)
+            outputs = render_birdseye(args.run, args.output, args.trust)
         else:
-            outputs = [render_run(args.run, args.video, args.output, render_options(args.overrides))]
+            outputs = [render_run(args.run, args.video, args.output, render_options(args.overrides), args.trust)]
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 configs/track.yaml)."""
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -29,8 +30,13 @@ def track(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        (run_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        run(cfg, run_dir, multirun)
+        try:
+            (run_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            run(cfg, run_dir, multirun)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise InputError(f"The disk holding {run_dir} is full: free some space and run again.") from None
     except (InputError, PermissionError) as error:
         log.error("%s", error)
         if multirun:  # Hydra completes the sweep's other runs, then prints this sentence and exits non-zero

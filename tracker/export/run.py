@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from models.body import BodyModel
 from models.structures import InputError
-from tracker.build import build
+from tracker.build import build_run_body_model
 from tracker.ground import GroundPlane, estimate_ground
 from tracker.io import Results, load_results
 from tracker.smoothing import SmoothingFilter, smooth_results, smoothed_records
@@ -23,15 +21,17 @@ log = logging.getLogger(__name__)
 
 class ExportRun:
     """A run folder (or results file) read for export. `smoothing` filters every track offline before any
-    exporter sees it; `frames` (first, last) limits the frames exported (the filters still see the whole run)."""
+    exporter sees it; `frames` (first, last) limits the frames exported (the filters still see the whole run);
+    `trust` lets a version-1 results.jbl (a pickle) be read (see load_results)."""
 
     def __init__(
         self,
         path: str | Path,
         smoothing: SmoothingFilter | None = None,
         frames: tuple[int, int] | None = None,
+        trust: bool = False,
     ) -> None:
-        self.results: Results = load_results(path)
+        self.results: Results = load_results(path, trust)
         self.smoothing = smoothing
         self.frames = frames
 
@@ -63,7 +63,7 @@ class ExportRun:
     @cached_property
     def body_model(self) -> BodyModel:
         """The body model the run posed with (its `body` configuration)."""
-        return build(OmegaConf.create(self.header["config"]["body"]))
+        return build_run_body_model(self.header["config"]["body"])
 
     @cached_property
     def ground(self) -> GroundPlane | None:

@@ -2,12 +2,16 @@
 
 Frame numbers are 1-based everywhere (frame i of a video is the i-th frame it decodes to, which is MOT frame i).
 A source holds only metadata; each iteration opens the file again and keeps at most one decoded frame in memory.
+A frame that cannot be decoded (a damaged packet, an unreadable image) is skipped with one warning and listed in
+`missing_frames`; the frames around it keep their numbers.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import itertools
+import logging
 import os
 import re
 from abc import ABC, abstractmethod
@@ -19,6 +23,8 @@ import cv2
 import numpy as np
 
 from models.structures import Frame, InputError
+
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -55,6 +61,7 @@ class VideoSource(ABC):
         self._height = height
         self._num_frames = num_frames
         self._frame_numbers = _select_frames(path, num_frames, start, end, stride)
+        self._missing: list[int] = []
 
     @property
     def path(self) -> Path:
@@ -91,11 +98,20 @@ class VideoSource(ABC):
         """The selected 1-based frame numbers (after start, end and stride)."""
         return self._frame_numbers
 
+    @property
+    def missing_frames(self) -> list[int]:
+        """Selected frames the current (or last) iteration skipped because they could not be decoded, in order."""
+        return list(self._missing)
+
     def __len__(self) -> int:
         return len(self._frame_numbers)
 
     def __iter__(self) -> Iterator[Frame]:
+        self._missing = []
         for index, image in self._read(self._frame_numbers):
+            if image is None:
+                self._missing.append(index)
+                continue
             yield Frame(index=index, time=(index - 1) / self._fps, image=image)
 
     def windows(self, size: int) -> Iterator[list[Frame]]:
@@ -107,8 +123,9 @@ class VideoSource(ABC):
             yield window
 
     @abstractmethod
-    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (frame number, RGB uint8 image) for each of `frame_numbers`, in order."""
+    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray | None]]:
+        """Yield (frame number, RGB uint8 image) for each of `frame_numbers`, in order; None for a frame that cannot
+        be decoded, after logging one warning that names it."""
 
 
 class VideoFileSource(VideoSource):
@@ -152,7 +169,7 @@ class VideoFileSource(VideoSource):
             stride=stride,
         )
 
-    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray]]:
+    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray | None]]:
         last = frame_numbers[-1]
         index = frame_numbers.start - 1
         try:
@@ -160,14 +177,16 @@ class VideoFileSource(VideoSource):
                 if index > last:
                     break
                 if (index - frame_numbers.start) % frame_numbers.step == 0:
-                    yield index, frame.to_ndarray(format="rgb24")
+                    if frame is None:
+                        log.warning("Video %s: frame %d cannot be decoded; skipped.", self._file, index)
+                    yield index, None if frame is None else frame.to_ndarray(format="rgb24")
         except av.FFmpegError as error:
             raise InputError(f"Video {self._file} failed to decode after frame {index}: {error}.") from None
         if index < last:
             raise InputError(f"Video {self._file} ended at frame {index}, before frame {last}.")
 
-    def _decode_from(self, first: int) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Yield (frame number, decoded frame) from frame `first` to the end of the video."""
+    def _decode_from(self, first: int) -> Iterator[tuple[int, av.VideoFrame | None]]:
+        """Yield (frame number, decoded frame or None where a packet fails to decode) from frame `first` on."""
         target = self._timestamp_of(first) if first > 1 else None
         if target is not None:
             with _open_container(self._file) as container:
@@ -175,14 +194,14 @@ class VideoFileSource(VideoSource):
                 stream.thread_type = "AUTO"
                 for seek_point in self._seek_points(first):
                     container.seek(seek_point, stream=stream, backward=True)
-                    frames = _skip_to(container.decode(stream), target)
+                    frames = _skip_to(_decode_packets(container, stream), target)
                     if frames is not None:
                         yield from enumerate(frames, start=first)
                         return
         with _open_container(self._file) as container:
             stream = _video_stream(container, self._file)
             stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream), start=1):
+            for index, frame in enumerate(_decode_packets(container, stream), start=1):
                 if index >= first:
                     yield index, frame
 
@@ -223,7 +242,7 @@ class ImageFolderSource(VideoSource):
             raise InputError(
                 f"Frame folder {folder} holds {len(self._files)} images but {SEQINFO_FILE} says {expected_count}."
             )
-        height, width = _read_image(self._files[0]).shape[:2]
+        height, width = _first_image(self._files).shape[:2]
         super().__init__(
             path=folder,
             name=name or folder.name,
@@ -236,9 +255,14 @@ class ImageFolderSource(VideoSource):
             stride=stride,
         )
 
-    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray]]:
+    def _read(self, frame_numbers: range) -> Iterator[tuple[int, np.ndarray | None]]:
         for index in frame_numbers:
-            image = _read_image(self._files[index - 1])
+            try:
+                image = _read_image(self._files[index - 1])
+            except InputError as error:
+                log.warning("%s Frame %d skipped.", error, index)
+                yield index, None
+                continue
             if image.shape[:2] != (self.height, self.width):
                 raise InputError(
                     f"Frame image {self._files[index - 1]} is {image.shape[1]}x{image.shape[0]}, "
@@ -337,6 +361,14 @@ def _natural_key(name: str) -> tuple:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name))
 
 
+def _first_image(files: list[Path]) -> np.ndarray:
+    """The first of the images that can be read (a damaged first frame is skipped later, not fatal here)."""
+    for file in files:
+        with contextlib.suppress(InputError):
+            return _read_image(file)
+    raise InputError(f"None of the {len(files)} images in {files[0].parent} can be read as an image.")
+
+
 def _read_image(file: Path) -> np.ndarray:
     image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
@@ -358,9 +390,11 @@ def _video_stream(container: av.container.InputContainer, file: Path) -> av.Vide
 
 
 def _check_decodes(container: av.container.InputContainer, stream: av.VideoStream, file: Path) -> None:
-    """Decode the first frame so that an unreadable video is rejected at open, not halfway through."""
+    """Decode the first frame (past damaged ones, among the first few) so that an unreadable video is rejected at
+    open, not halfway through."""
     try:
-        first = next(container.decode(stream), None)
+        frames = itertools.islice(_decode_packets(container, stream), _REORDER_MARGIN)
+        first = next((frame for frame in frames if frame is not None), None)
     except av.FFmpegError as error:
         raise InputError(f"Video {file} cannot be decoded: {error}.") from None
     if first is None:
@@ -393,10 +427,27 @@ def _scan_packets(file: Path, limit: int | None = None) -> tuple[int, list[int] 
     return count, None if timestamps is None else sorted(timestamps)
 
 
-def _skip_to(frames: Iterator[av.VideoFrame], target: int) -> Iterator[av.VideoFrame] | None:
-    """Advance decoded frames to the one with timestamp `target`; None if the seek landed past it."""
+def _decode_packets(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.VideoFrame | None]:
+    """The stream's frames in order, with None in place of each packet the decoder rejects (a damaged frame).
+
+    Packets are decoded one by one so that one bad packet does not end decoding. Counting a rejected packet as one
+    frame keeps the numbers of the frames after it exact for intra-only codecs (MJPEG); a codec that reorders
+    frames (B-frames) may shift the frames within its reorder depth of the damage by one.
+    """
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            if packet.size:
+                yield None
+            continue
+        yield from frames
+
+
+def _skip_to(frames: Iterator[av.VideoFrame | None], target: int) -> Iterator[av.VideoFrame | None] | None:
+    """Advance decoded frames to the one with timestamp `target`; None if the seek landed past it (or into damage)."""
     for frame in frames:
-        if frame.pts is None or frame.pts > target:
+        if frame is None or frame.pts is None or frame.pts > target:
             return None
         if frame.pts == target:
             return itertools.chain([frame], frames)
