@@ -27,6 +27,7 @@ from tracker.render import H264Writer
 from tracker.schema import body_keys
 
 WIDTH, HEIGHT, FPS, FRAMES = 320, 240, 10.0, 24
+CUT = 13  # the frame that starts a second shot (only its `cut` flag says so)
 RUN_FOCAL = 5000.0 / 256.0 * WIDTH
 TRUE_CAMERA = GroundPlane(
     focal=400.0,
@@ -116,6 +117,7 @@ def _record(frame: int, rows: list, body_model: BodyModel, rng: np.random.Genera
     record = {
         "frame": frame,
         "time": (frame - 1) / FPS,
+        "cut": frame == CUT,
         "track_ids": np.array([row[0] for row in rows], dtype=np.int64),
         "boxes": np.zeros((count, 4), np.float32),
         "scores": np.full(count, 0.9, np.float32),

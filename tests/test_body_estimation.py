@@ -11,7 +11,7 @@ from models.body import load_body_model
 from models.body_estimation import BodyEstimator
 from models.structures import Detections, Frame, ScoreThresholds, window_observations
 from tracker.build import build_regressor
-from tracker.schema import FRAME_KEYS, body_keys
+from tracker.schema import CUT_KEY, FRAME_KEYS, body_keys
 from tracker.tracker import Tracker
 
 
@@ -92,5 +92,5 @@ def test_tracks_get_the_bodies_and_meshes_of_their_matched_detections_only(estim
     assert torch.isnan(tracked.vertices[0]).all()
     torch.testing.assert_close(tracked.vertices[1], observations.vertices[0])
     record = tracked.record()
-    assert set(record) == {*FRAME_KEYS, *body_keys(with_landmarks=False)}
+    assert set(record) == {*FRAME_KEYS, CUT_KEY, *body_keys(with_landmarks=False)} and record[CUT_KEY] is False
     assert np.isnan(record["cam_t"][0]).all() and record["frame"] == 3

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FIXTURES, PETS, ROOT, needs_pets
-from synthetic_runs import FPS, FRAMES, HEIGHT, LOST, UNPOSED, WIDTH, write_synthetic_run
+from synthetic_runs import CUT, FPS, FRAMES, HEIGHT, LOST, UNPOSED, WIDTH, write_synthetic_run
 
 from models.body import load_body_model
 from models.structures import InputError
@@ -64,7 +64,7 @@ def test_phalp_pickle_has_phalps_layout_key_for_key_and_shape_for_shape(phalp_fi
     assert len(frames) == FRAMES
     for key, frame in frames.items():
         assert list(frame) == LAYOUT["frame_keys"]
-        assert isinstance(frame["time"], int) and frame["shot"] == 0 and frame["frame_path"] == key
+        assert isinstance(frame["time"], int) and frame["shot"] in (0, 1) and frame["frame_path"] == key
         for name in LAYOUT["per_track"] + LAYOUT["per_detection"]:
             assert isinstance(frame[name], list)
             aligned = frame["tid"] if name in LAYOUT["per_track"] else frame["tracked_ids"]
@@ -87,6 +87,7 @@ def test_phalp_pickle_follows_phalps_conventions(run, phalp_file):
     frames = list(joblib.load(phalp_file).values())
     records = list(load_results(run.folder).frames())
     assert [frame["time"] for frame in frames] == list(range(FRAMES))
+    assert [frame["shot"] for frame in frames] == [int(number == CUT) for number in range(1, FRAMES + 1)]
     assert all(3 not in frame["tid"] for frame in frames)  # never confirmed: never listed
     assert frames[0]["tid"] == [1] and frames[0]["tracked_time"] == [0]  # its tentative frames, as PHALP back-fills
     lost_first, lost_last = LOST[1]

@@ -9,7 +9,7 @@ from conftest import MOT17, PETS, ROOT, needs_mot17, needs_pets
 
 from models.detection.detector import Detector
 from models.structures import Detections, Frame, InputError
-from tracker.io import open_source
+from tracker.io import load_results, open_source
 from tracker.pipeline import detect_by_shot
 from tracker.shots import ShotDetector
 
@@ -81,3 +81,4 @@ def test_tracking_a_spliced_clip_carries_no_position_across_the_cut(tmp_path):
     rows = np.loadtxt(run / "tracks.mot.txt", delimiter=",", ndmin=2)
     before, after = set(rows[rows[:, 0] < SPLICE, 1]), set(rows[rows[:, 0] >= SPLICE, 1])
     assert before and after and not before & after
+    assert [r["frame"] for r in load_results(run).frames() if r["cut"]] == [SPLICE]  # the results record the cut

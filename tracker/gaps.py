@@ -125,5 +125,5 @@ def _writable(tracked: TrackedFrame) -> TrackedFrame:
     states = np.asarray(tracked.states, dtype=f"<U{len(INTERPOLATED)}")
     return TrackedFrame(
         tracked.frame, tracked.track_ids, tracked.boxes.copy(), tracked.scores, states, tracked.det_index, bodies,
-        tracked.vertices,
+        tracked.vertices, tracked.cut,
     )

@@ -31,6 +31,8 @@ PARTIAL_SUFFIX = ".partial"  # a file being written; renamed when its writer clo
 HEADER_KEYS = ("schema", "version", "per_box_keys")
 # Keys of every frame record: the tracks alive after the frame.
 FRAME_KEYS = ("frame", "time", "track_ids", "boxes", "scores", "states")
+# Frame key written by runs since it was added, read as False where absent: the frame starts a new shot.
+CUT_KEY = "cut"
 # Per-box keys of runs with bodies, in record order; the landmark keys only for the blazepose regressor.
 BODY_KEYS = tuple(f.name for f in fields(BodyArrays))
 # Of those, the keys only regressors that fit landmarks fill.
@@ -52,8 +54,10 @@ def frame_record(
     scores: np.ndarray,
     states: np.ndarray,
     bodies: BodyArrays | None,
+    cut: bool = False,
 ) -> dict:
-    """One frame's results record: the tracks' rows and, when the run has bodies, their per-box body arrays."""
+    """One frame's results record: the tracks' rows, whether the frame starts a new shot and, when the run has
+    bodies, their per-box body arrays."""
     record = {
         "frame": frame,
         "time": time,
@@ -61,6 +65,7 @@ def frame_record(
         "boxes": boxes,
         "scores": scores,
         "states": states,
+        CUT_KEY: bool(cut),
     }
     if bodies is not None:
         record.update(bodies.arrays())

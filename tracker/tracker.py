@@ -23,7 +23,7 @@ from tracker.cost import PhalpCost, location_cost
 from tracker.features import CueHistory, Cues, TrackCues, detection_cues
 from tracker.predict import BoxKalmanFilter, linear_forecast
 from tracker.reid import Reidentification
-from tracker.schema import frame_record
+from tracker.schema import CUT_KEY, frame_record
 from tracker.track import Track, TrackState
 
 
@@ -32,7 +32,7 @@ class TrackedFrame:
     """Tracks alive after one frame (K rows): ids, Kalman boxes (xyxy), last matched scores, states, and
     `det_index`, the detection each track matched this frame (−1: none). `bodies` (per-track rows of the matched
     detections' bodies, body-less rows for the others) and `vertices` (K×V×3 posed meshes, NaN rows for the
-    others) are set when the observations had them."""
+    others) are set when the observations had them; `cut` is True when the frame starts a new shot."""
 
     frame: Frame
     track_ids: np.ndarray
@@ -42,6 +42,7 @@ class TrackedFrame:
     det_index: np.ndarray
     bodies: BodyArrays | None = None
     vertices: torch.Tensor | None = None
+    cut: bool = False
 
     def __len__(self) -> int:
         return len(self.track_ids)
@@ -49,7 +50,8 @@ class TrackedFrame:
     def record(self) -> dict:
         """This frame's results record (tracker.schema)."""
         return frame_record(
-            self.frame.index, self.frame.time, self.track_ids, self.boxes, self.scores, self.states, self.bodies
+            self.frame.index, self.frame.time, self.track_ids, self.boxes, self.scores, self.states, self.bodies,
+            self.cut,
         )
 
     @classmethod
@@ -65,6 +67,7 @@ class TrackedFrame:
             states=np.asarray(record["states"]),
             det_index=np.full(len(track_ids), -1, dtype=np.int64),
             bodies=BodyArrays.from_arrays(record),
+            cut=bool(record.get(CUT_KEY, False)),
         )
 
 
@@ -325,6 +328,7 @@ class Tracker:
             det_index=det_index,
             bodies=None if bodies is None else bodies.take(det_index),
             vertices=vertices,
+            cut=observations.cut,
         )
 
 

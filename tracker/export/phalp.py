@@ -23,6 +23,7 @@ from models.structures import InputError
 from tracker.export.run import ExportRun
 from tracker.ground import matched_rows
 from tracker.io import open_source
+from tracker.schema import CUT_KEY
 
 PHALP_FOCAL = 5000.0  # PHALP's focal length for its 256-pixel virtual image
 PHALP_RESOLUTION = 256
@@ -54,7 +55,7 @@ def write_phalp(run: ExportRun, output: Path, frames_dir: Path | None = None, wr
     for index, record in enumerate(run.records()):
         numbers.append(record["frame"])
         key = str(frames_dir / f"{record['frame']:06d}.jpg")
-        frame = frames[key] = {"time": index, "shot": 0, "frame_path": key}
+        frame = frames[key] = {"time": index, "shot": int(record.get(CUT_KEY, False)), "frame_path": key}
         for name in ("tracked_ids", "tracked_bbox", "tid", "bbox", "tracked_time", *HISTORY_KEYS):
             frame[name] = []
         matched = matched_rows(record)
