@@ -3,12 +3,17 @@ object, behaves exactly as the original from then on."""
 import numpy as np
 import pytest
 import torch
+from conftest import needs_mot17, needs_pets
 
 from models.structures import Detections, ScoreThresholds
 from tests.test_appearance_memory import MeanColour, texture
+from tests.test_gaps import frame as gap_frame
+from tests.test_shots import spliced_frames
 from tracker.appearance import EmbeddingMemory, TextureMemory
 from tracker.features import Cues
+from tracker.gaps import GapFiller
 from tracker.io.checkpoint import load_checkpoint, save_checkpoint
+from tracker.shots import ShotDetector
 from tracker.tracker import Tracker
 
 LOOKS = [torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.6, 0.8, 0.0])]
@@ -74,3 +79,36 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
         load_checkpoint(tmp_path / "x.phx")
 
 
+
+
+def test_gap_filler_round_trip_fills_and_writes_as_the_original(tmp_path):
+    frames = [gap_frame(1, "tentative", True, 0.0, yaw=0.0), gap_frame(2, "confirmed", True, 5.0, yaw=5.0)]
+    frames += [gap_frame(i, "lost", False, 99.0) for i in (3, 4)] + [gap_frame(5, "confirmed", True, 40.0, yaw=80.0)]
+    original, restored = GapFiller(max_gap=3), GapFiller(max_gap=3)
+    written = [f for tracked in frames[:3] for f in original.push(tracked)]
+    save_checkpoint(tmp_path / "c.phx", {"gaps": original.state_dict()})
+    restored.load_state_dict(load_checkpoint(tmp_path / "c.phx")["gaps"])
+    ours, theirs = [], []
+    for tracked in frames[3:]:
+        ours += restored.push(tracked)
+        theirs += original.push(tracked)
+    ours += list(restored.flush())
+    theirs += list(original.flush())
+    assert len(written) + len(theirs) == 5 and len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.record().keys() == b.record().keys()
+        for key, value in b.record().items():
+            np.testing.assert_array_equal(a.record()[key], value, err_msg=key)
+
+
+@needs_pets
+@needs_mot17
+def test_shot_detector_round_trip_finds_the_same_cuts(tmp_path):
+    frames = spliced_frames()
+    whole = ShotDetector().cuts(frames)
+    first = ShotDetector()
+    before = first.cuts(frames[:8])
+    save_checkpoint(tmp_path / "c.phx", {"shots": first.state_dict()})
+    resumed = ShotDetector()
+    resumed.load_state_dict(load_checkpoint(tmp_path / "c.phx")["shots"])
+    assert before + resumed.cuts(frames[8:]) == whole and any(whole)
