@@ -31,6 +31,12 @@ class AppearanceMemory(Protocol):
     def keep(self, track_ids: list[int]) -> None:
         """Forgets every track not in `track_ids` (deleted tracks)."""
 
+    def state_dict(self) -> dict:
+        """The memories as plain values and numpy arrays (for a checkpoint)."""
+
+    def load_state_dict(self, state: dict, device: str | torch.device = "cpu") -> None:
+        """Restores what `state_dict` returned."""
+
 
 class TextureMemory:
     """Texture memories of live tracks (PHALP's blending), re-encoded whenever they change."""
@@ -71,6 +77,15 @@ class TextureMemory:
             del self._textures[track_id]
             del self._embeddings[track_id]
 
+    def state_dict(self) -> dict:
+        """The live tracks' textures and their encodings, as arrays (for a checkpoint)."""
+        return {**_tensors_state(self._textures, "textures"), "embeddings": _tensors_state(self._embeddings)["values"]}
+
+    def load_state_dict(self, state: dict, device: str | torch.device = "cpu") -> None:
+        """Restores what `state_dict` returned, the tensors on `device`."""
+        self._textures = _tensors_from_state(state["ids"], state["textures"], device)
+        self._embeddings = _tensors_from_state(state["ids"], state["embeddings"], device)
+
 
 class EmbeddingMemory:
     """Each live track's running average of its unit embeddings (new = (1 − rate)·old + rate·observed, then
@@ -100,6 +115,14 @@ class EmbeddingMemory:
         for track_id in [t for t in self._embeddings if t not in alive]:
             del self._embeddings[track_id]
 
+    def state_dict(self) -> dict:
+        """The live tracks' running embeddings, as one array (for a checkpoint)."""
+        return _tensors_state(self._embeddings)
+
+    def load_state_dict(self, state: dict, device: str | torch.device = "cpu") -> None:
+        """Restores what `state_dict` returned, the tensors on `device`."""
+        self._embeddings = _tensors_from_state(state["ids"], state["values"], device)
+
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1.0 - a @ b.T
@@ -118,3 +141,15 @@ def _distances(
         remembered = torch.stack([memory[track_ids[i]] for i in rows])
         out[rows] = distance(remembered, embeddings).float().cpu().numpy()
     return out
+
+
+def _tensors_state(memory: dict[int, torch.Tensor], name: str = "values") -> dict:
+    """A track-id → tensor memory as its ids (in order) and the stacked tensors as one numpy array."""
+    ids = list(memory)
+    values = torch.stack([memory[t] for t in ids]).cpu().numpy() if ids else np.zeros((0,), np.float32)
+    return {"ids": ids, name: values}
+
+
+def _tensors_from_state(ids: list[int], values: np.ndarray, device: str | torch.device) -> dict[int, torch.Tensor]:
+    """Inverse of `_tensors_state`."""
+    return {int(t): torch.from_numpy(np.array(values[i])).to(device) for i, t in enumerate(ids)}

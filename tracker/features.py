@@ -85,6 +85,15 @@ class CueHistory:
         self.values[-1] = (point[0], point[1], log_depth)
         self.valid[-1] = True
 
+    def state_dict(self) -> dict:
+        """The history's arrays (for a checkpoint)."""
+        return {"times": self.times, "values": self.values, "valid": self.valid}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "CueHistory":
+        """The history `state_dict` described."""
+        return cls(np.array(state["times"]), np.array(state["values"]), np.array(state["valid"], dtype=bool))
+
 
 @dataclass
 class TrackCues:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from models.structures import BodyArrays
+from models.structures import BodyArrays, Frame
 from tracker.track import TrackState
 from tracker.tracker import TrackedFrame
 
@@ -52,6 +52,15 @@ class GapFiller:
         """The frames still held, oldest first (at the end of the video)."""
         while self._frames:
             yield self._frames.popleft()
+
+    def state_dict(self) -> dict:
+        """The held frames (not yet final) as plain values and arrays, for a checkpoint; their pixels and meshes are
+        left out (a resumed run writes only records; its overlay is re-rendered from the results)."""
+        return {"frames": [_frame_state(tracked) for tracked in self._frames]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores the held frames `state_dict` returned (without pixels: an empty image)."""
+        self._frames = deque(_frame_from_state(frame) for frame in state["frames"])
 
     def _fill(self, newest: int) -> None:
         current = self._frames[newest]
@@ -126,4 +135,24 @@ def _writable(tracked: TrackedFrame) -> TrackedFrame:
     return TrackedFrame(
         tracked.frame, tracked.track_ids, tracked.boxes.copy(), tracked.scores, states, tracked.det_index, bodies,
         tracked.vertices, tracked.cut,
+    )
+
+
+def _frame_state(tracked: TrackedFrame) -> dict:
+    """One held frame's fields but its image and meshes."""
+    bodies = None if tracked.bodies is None else tracked.bodies.arrays()
+    return {
+        "index": tracked.frame.index, "time": tracked.frame.time, "track_ids": tracked.track_ids,
+        "boxes": tracked.boxes, "scores": tracked.scores, "states": tracked.states, "det_index": tracked.det_index,
+        "bodies": bodies, "cut": bool(tracked.cut),
+    }  # fmt: skip
+
+
+def _frame_from_state(state: dict) -> TrackedFrame:
+    """Inverse of `_frame_state`, with an empty image."""
+    bodies = None if state["bodies"] is None else BodyArrays(**state["bodies"])
+    frame = Frame(int(state["index"]), float(state["time"]), np.zeros((0, 0, 3), np.uint8))
+    return TrackedFrame(
+        frame, state["track_ids"], state["boxes"], state["scores"], state["states"], state["det_index"], bodies,
+        None, bool(state["cut"]),
     )

@@ -19,11 +19,14 @@ from models.structures import Detections, Frame, InputError, window_observations
 from models.texture.sampler import TextureSampler
 from tracker.appearance import AppearanceMemory, EmbeddingMemory, TextureMemory
 from tracker.build import build, build_detector, build_regressor
+from tracker.cli.render import render_run
 from tracker.gaps import GapFiller
 from tracker.io import ResultsWriter, open_source
+from tracker.io.checkpoint import save_checkpoint
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay
-from tracker.schema import SUMMARY_FILE, body_keys
+from tracker.resume import RunInterrupted, StopRequest, load_resumable, run_config
+from tracker.schema import CHECKPOINT_FILE, SUMMARY_FILE, body_keys
 from tracker.smoothing import TrackSmoother
 from tracker.tracker import TrackedFrame, Tracker
 
@@ -91,20 +94,13 @@ def detect_by_shot(detector: Detector, window: list[Frame], cuts: list[bool] | N
 
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json). In a multirun
-    sweep (`multirun`) the progress line and, unless asked for, the overlay video are off."""
+    sweep (`multirun`) the progress line and, unless asked for, the overlay video are off. After every window the
+    run's state goes to the checkpoint; `cfg.resume` continues a stopped run from it (tracker.resume)."""
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
     detector = build_detector(cfg)
     body_model: BodyModel = build(cfg.body)
     regressor = build_regressor(cfg, body_model)
     appearance, memory = build_appearance(cfg, body_model, regressor) or (None, None)
-    overlay = open_overlay(build(cfg.render), run_dir, source.fps, (source.width, source.height), multirun, body_model)
-    textures = appearance is not None and appearance.encoder.needs_textures
-    meshes = textures or (overlay is not None and overlay.options.meshes)
-    estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=textures)
-    tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
-    shots = None if cfg.get("shots") is None else build(cfg.shots)
-    smoother = None if cfg.get("smooth") is None else TrackSmoother(build(cfg.smooth), body_model)
-    gaps = GapFiller(cfg.output.max_gap, cfg.output.backfill)
     header = {
         "video": str(source.path),
         "name": source.name,
@@ -116,15 +112,49 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
         "regressor": regressor.name,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    checkpoint = run_dir / CHECKPOINT_FILE
+    resumed = load_resumable(run_dir, cfg, header) if cfg.get("resume") else None
+    if resumed is None:
+        checkpoint.unlink(missing_ok=True)
+    render_options = build(cfg.render)
+    # A resumed run re-renders its whole overlay from the results at the end (an mp4 cannot be appended to).
+    overlay = None if resumed is not None else open_overlay(
+        render_options, run_dir, source.fps, (source.width, source.height), multirun, body_model
+    )
+    textures = appearance is not None and appearance.encoder.needs_textures
+    meshes = textures or (overlay is not None and overlay.options.meshes)
+    estimator = BodyEstimator(regressor, body_model, cfg.device, pixels=textures)
+    tracker: Tracker = build(cfg.tracker, thresholds=detector.thresholds, appearance=memory)
+    shots = None if cfg.get("shots") is None else build(cfg.shots)
+    smoother = None if cfg.get("smooth") is None else TrackSmoother(build(cfg.smooth), body_model)
+    gaps = GapFiller(cfg.output.max_gap, cfg.output.backfill)
+    stateful = {"tracker": tracker, "detector": detector, "shots": shots, "smoother": smoother, "gaps": gaps}
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
     timer = StageTimer()
     frames = boxes = 0
+    elapsed = 0.0  # seconds of the run before it was resumed
     skipped: list[int] = []  # frames the source could not decode
+    last_frame: int | None = None  # the last frame of the last window done
+    if resumed is not None:
+        for name, part in stateful.items():
+            if part is not None:
+                part.load_state_dict(resumed[name], **({"device": cfg.device} if name == "tracker" else {}))
+        frames, boxes, skipped = resumed["frames"], resumed["boxes"], resumed["skipped"]
+        last_frame = resumed["last_frame"]
+        timer.seconds.update(resumed["stage_seconds"])
+        elapsed = resumed["seconds"]
+        log.info("resuming %s after frame %d (%d frames done)", run_dir, last_frame, frames, extra=ALWAYS)
+    writer_options = {"resume": None if resumed is None else resumed["writer"]}
     with (
-        ResultsWriter(run_dir, header, list(cfg.output.mot_states), body_keys(regressor.fits_landmarks)) as writer,
+        ResultsWriter(run_dir, header, list(cfg.output.mot_states), body_keys(regressor.fits_landmarks),
+                      **writer_options) as writer,  # fmt: skip
         overlay if overlay is not None else contextlib.nullcontext(),
         Progress(len(source), source.name, enabled=not multirun) as progress,
+        StopRequest() as stop,
     ):
+        progress.update(frames)
+        missing_seen = 0  # of source.missing_frames, those recorded already
+
         def write(final: list[TrackedFrame]) -> None:
             for tracked in final:
                 writer.write_frame(tracked.record())
@@ -135,11 +165,13 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
 
         def record_missing() -> None:
             """Record the frames the source skipped since the last call (it could not decode them)."""
-            for missing in source.missing_frames[len(skipped) :]:
+            nonlocal missing_seen
+            for missing in source.missing_frames[missing_seen:]:
                 writer.write_missing(missing)
                 skipped.append(missing)
+                missing_seen += 1
 
-        for window in source.windows(cfg.window):
+        for window in source.windows(cfg.window, after=last_frame):
             timer.lap("decode")
             record_missing()
             cuts = None if shots is None else shots.cuts(window)
@@ -164,9 +196,25 @@ def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
                 frames += 1
                 boxes += len(observations)
                 progress.update(1, people=len(observations))
+            last_frame = window[-1].index
+            save_checkpoint(checkpoint, {
+                "config": run_config(cfg),
+                "header": {key: value for key, value in header.items() if key != "config"},
+                "last_frame": last_frame, "frames": frames, "boxes": boxes, "skipped": skipped,
+                "seconds": elapsed + timer.total, "stage_seconds": dict(timer.seconds),
+                "writer": writer.state_dict(),
+                **{name: None if part is None else part.state_dict() for name, part in stateful.items()},
+            })  # fmt: skip
+            timer.lap("checkpoint")
+            if stop.requested:
+                raise RunInterrupted(last_frame)
         write(list(gaps.flush()))
         record_missing()
-    total = timer.total
+    checkpoint.unlink(missing_ok=True)
+    if resumed is not None and render_options.active(multirun):
+        render_run(run_dir, None, None, render_options)
+        timer.lap("render")
+    total = elapsed + timer.total
     summary = {
         "frames": frames,
         "detections_per_frame": boxes / max(frames, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import cv2
+import numpy as np
 from scenedetect import ContentDetector, FrameTimecode
 
 from models.structures import Frame, InputError
@@ -27,6 +28,23 @@ class ShotDetector:
         self.threshold, self.width, self.min_shot_length = float(threshold), int(width), int(min_shot_length)
         self._detector = ContentDetector(threshold=self.threshold, min_scene_len=self.min_shot_length)
         self._count = 0
+        self._last: np.ndarray | None = None  # the last frame as fed to the detector, for a checkpoint
+
+    def state_dict(self) -> dict:
+        """Frames seen, the last one as fed to the detector and when the detector last scored above the threshold."""
+        last_above = self._detector._flash_filter._last_above  # scenedetect 0.7 keeps it private
+        return {"count": self._count, "last": self._last,
+                "last_above": None if last_above is None else last_above.frame_num}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned by feeding the last frame again to a fresh detector (its previous
+        frame is all it keeps), then its flash filter's memory."""
+        self._detector = ContentDetector(threshold=self.threshold, min_scene_len=self.min_shot_length)
+        self._count, self._last = int(state["count"]), state["last"]
+        if self._last is not None:
+            self._detector.process_frame(FrameTimecode(self._count - 1, 25.0), self._last)
+        last_above = state["last_above"]
+        self._detector._flash_filter._last_above = None if last_above is None else FrameTimecode(last_above, 25.0)
 
     def cuts(self, frames: Sequence[Frame]) -> list[bool]:
         """For each frame (in video order, continuing from the previous call) whether it starts a new shot; the
@@ -37,6 +55,7 @@ class ShotDetector:
             size = (self.width, max(1, round(height * self.width / width)))
             small = cv2.cvtColor(cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
             found = self._detector.process_frame(FrameTimecode(self._count, 25.0), small)
+            self._last = small
             flags.append(any(cut.frame_num == self._count for cut in found) and self._count > 0)
             self._count += 1
         return flags

@@ -244,6 +244,23 @@ class TrackSmoother:
         self._last_seen: dict[int, int] = {}
         self._step = -1  # frames seen: gaps are counted in processed frames, whatever the stride
 
+    def state_dict(self) -> dict:
+        """The filter state of each track, when each was last seen and the frames seen (for a checkpoint)."""
+        ids = list(self._states)
+        return {
+            "step": self._step,
+            "last_seen": [[track_id, step] for track_id, step in self._last_seen.items()],
+            "ids": ids,
+            "states": [{**{name: getattr(self._states[t], name) for name in _STATE_ARRAYS},
+                        "time": float(self._states[t].time)} for t in ids],  # fmt: skip
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned."""
+        self._step = int(state["step"])
+        self._last_seen = {int(track_id): int(step) for track_id, step in state["last_seen"]}
+        self._states = {int(t): _State(**row) for t, row in zip(state["ids"], state["states"])}
+
     def apply(self, tracked: TrackedFrame) -> TrackedFrame:
         """The frame with its posed tracks' bodies filtered (a new TrackedFrame; the input is not changed)."""
         self._step += 1

@@ -34,6 +34,38 @@ class Track:
     pose: np.ndarray | None = None
     shot: int = 0
 
+    def state_dict(self) -> dict:
+        """This track as plain values and numpy arrays (for a checkpoint)."""
+        return {
+            "track_id": self.track_id,
+            "mean": self.mean,
+            "cov": self.cov,
+            "score": self.score,
+            "state": self.state.value,
+            "hits": self.hits,
+            "frames_since_update": self.frames_since_update,
+            "history": None if self.history is None else self.history.state_dict(),
+            "pose": self.pose,
+            "shot": self.shot,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> Track:
+        """The track `state_dict` described."""
+        history = state["history"]
+        return cls(
+            track_id=int(state["track_id"]),
+            mean=np.array(state["mean"]),
+            cov=np.array(state["cov"]),
+            score=float(state["score"]),
+            state=TrackState(state["state"]),
+            hits=int(state["hits"]),
+            frames_since_update=int(state["frames_since_update"]),
+            history=None if history is None else CueHistory.from_state_dict(history),
+            pose=None if state["pose"] is None else np.array(state["pose"]),
+            shot=int(state["shot"]),
+        )
+
     def observe(self, frame: int, point: np.ndarray, log_depth: float, pose: np.ndarray | None) -> None:
         """Records a matched detection's cues: its position and log depth (NaN: unknown) for the forecast, its pose
         vector if it has one."""

@@ -130,6 +130,23 @@ class Tracker:
         self._next_id = 1
         self._shot = 0
 
+    def state_dict(self) -> dict:
+        """What changes as frames are tracked (tracks, next id, shot count, appearance memories), as plain values
+        and numpy arrays (for a checkpoint); the settings come from the configuration."""
+        return {
+            "tracks": [track.state_dict() for track in self.tracks],
+            "next_id": self._next_id,
+            "shot": self._shot,
+            "appearance": None if self.appearance is None else self.appearance.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, device: str | torch.device = "cpu") -> None:
+        """Restores what `state_dict` returned (appearance memories on `device`)."""
+        self.tracks = [Track.from_state_dict(track) for track in state["tracks"]]
+        self._next_id, self._shot = int(state["next_id"]), int(state["shot"])
+        if self.appearance is not None:
+            self.appearance.load_state_dict(state["appearance"], device)
+
     def update(self, observations: Observations) -> TrackedFrame:
         """Advance all tracks by one frame given its detections and what the model stages found of them; returns
         every live track with the body and mesh of the detection it matched."""

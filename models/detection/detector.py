@@ -22,3 +22,11 @@ class Detector(ABC):
     def reset(self) -> None:
         """Forget what earlier windows taught (detectors that plan from the people found so far); the next call
         starts as on a new video."""
+
+    def state_dict(self) -> dict:
+        """What earlier windows taught, as plain values (for a checkpoint); stateless detectors have none."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned."""
+

@@ -16,6 +16,7 @@ from models.structures import InputError
 from tracker.command_line import check_command_line
 from tracker.pipeline import run
 from tracker.progress import ALWAYS, configure_console_logging
+from tracker.resume import RunInterrupted
 from tracker.schema import RESOLVED_CONFIG_FILE
 from tracker.sweep import RunFailed
 
@@ -33,6 +34,9 @@ def track(cfg: DictConfig) -> None:
         try:
             (run_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
             run(cfg, run_dir, multirun)
+        except RunInterrupted as stopped:
+            log.warning("%s", resume_hint(stopped.frame, run_dir), extra=ALWAYS)
+            sys.exit(130)
         except OSError as error:
             if error.errno != errno.ENOSPC:
                 raise
@@ -46,6 +50,13 @@ def track(cfg: DictConfig) -> None:
         log.exception("Run %s failed.", run_dir)  # into track.log too, where tools/summarize.py finds it
         raise
     log.info("results in %s", run_dir, extra=ALWAYS)
+
+
+def resume_hint(frame: int, run_dir: Path) -> str:
+    """The line a run stopped by Ctrl-C leaves: where it stopped and the command that continues it."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("resume=", "hydra.run.dir="))]
+    command = " ".join(["python tools/track.py", *overrides, "resume=true", f"hydra.run.dir={run_dir}"])
+    return f"Stopped after frame {frame}; continue with: {command}"
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ class ResultsWriter:
         header: Mapping[str, Any],
         mot_states: Collection[str] = ("confirmed",),
         per_box_keys: Sequence[str] = (),
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         reserved = [key for key in HEADER_KEYS if key in header]
         if reserved:
@@ -71,6 +72,9 @@ class ResultsWriter:
         self._per_box_keys = tuple(per_box_keys)
         self._last_frame = 0
         self._closed = False
+        if resume is not None:
+            self._reopen(resume)
+            return
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._results = open(_partial(self.results_path), "wb")
@@ -82,6 +86,22 @@ class ResultsWriter:
         with self._writing():
             self._results.write(encoded)
             self._results.flush()
+
+    def state_dict(self) -> dict:
+        """How far both files are final (bytes written, last frame), for a checkpoint."""
+        return {"results_bytes": self._results.tell(), "mot_bytes": self._mot.tell(), "last_frame": self._last_frame}
+
+    def _reopen(self, state: Mapping[str, Any]) -> None:
+        """Continue the `*.partial` files of a stopped run: cut them back to what `state` says was final (a
+        killed run may have written past its last checkpoint) and append from there."""
+        try:
+            for path, size in ((self.results_path, state["results_bytes"]), (self.mot_path, state["mot_bytes"])):
+                os.truncate(_partial(path), int(size))
+            self._results = open(_partial(self.results_path), "ab")
+            self._mot = open(_partial(self.mot_path), "a", encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"Cannot continue the results in {self.run_dir} ({error.strerror}).") from None
+        self._last_frame = int(state["last_frame"])
 
     def __enter__(self) -> ResultsWriter:
         return self

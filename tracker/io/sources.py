@@ -107,18 +107,25 @@ class VideoSource(ABC):
         return len(self._frame_numbers)
 
     def __iter__(self) -> Iterator[Frame]:
+        return self._frames(self._frame_numbers)
+
+    def _frames(self, frame_numbers: range) -> Iterator[Frame]:
         self._missing = []
-        for index, image in self._read(self._frame_numbers):
+        if len(frame_numbers) == 0:
+            return
+        for index, image in self._read(frame_numbers):
             if image is None:
                 self._missing.append(index)
                 continue
             yield Frame(index=index, time=(index - 1) / self._fps, image=image)
 
-    def windows(self, size: int) -> Iterator[list[Frame]]:
-        """Yield the selected frames in order, as lists of up to `size` consecutive frames (for batching)."""
+    def windows(self, size: int, after: int | None = None) -> Iterator[list[Frame]]:
+        """Yield the selected frames in order, as lists of up to `size` consecutive frames (for batching); with
+        `after` (a selected frame number) only the frames after it (a resumed run)."""
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"Window size must be a positive integer, got {size!r}.")
-        frames = iter(self)
+        numbers = self._frame_numbers
+        frames = self._frames(numbers if after is None else numbers[numbers.index(after) + 1 :])
         while window := list(itertools.islice(frames, size)):
             yield window
 

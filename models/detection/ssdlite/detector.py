@@ -208,6 +208,18 @@ class SSDLiteDetector(Detector):
         """Forget the people found so far (the next window plans its views as the first of a video does)."""
         self._people.clear()
 
+    def state_dict(self) -> dict:
+        """The people estimate and its age for each frame size the planner has seen."""
+        return {"people": [[height, width, known.estimate.height, known.estimate.candidates, known.age]
+                           for (height, width), known in self._people.items()]}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned."""
+        self._people = {
+            (int(height), int(width)): KnownPeople(PeopleEstimate(people, float(candidates)), int(age))
+            for height, width, people, candidates, age in state["people"]
+        }
+
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """One `Detections` per frame: person boxes xyxy in frame pixels, scores above score_threshold."""
         images = [self._checked_image(frame) for frame in frames]
