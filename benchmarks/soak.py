@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.bench_pipeline import ROOT, Tree, measure
 from benchmarks.report import write_report
-from models.mot_text import read_mot_table
+from tracker.eval import load_mot_file
 from tracker.io import load_results, open_source
 from tracker.schema import MOT_FILE, RESULTS_FILE, SUMMARY_FILE
 
@@ -75,14 +75,15 @@ def looped_sequence(folder: Path, loops: int) -> Path:
 def crowd_sequence(folder: Path, frames: int, seed: int = 0) -> Path:
     """A 1920×1080 sequence of `frames` frames, each 100 PETS09 people (ground-truth crops) on a 10×10 grid."""
     rng = np.random.default_rng(seed)
-    gt = read_mot_table(SEQUENCE / "gt" / "gt.txt", ("frame", "id", "x", "y", "w", "h", "conf"))
-    gt = gt[(gt[:, 0] <= 400) & (gt[:, 6] > 0) & (gt[:, 5] >= 60)]
-    picks = gt[rng.choice(len(gt), GRID * GRID, replace=False)]
+    gt = load_mot_file(SEQUENCE / "gt" / "gt.txt", (1, 400), is_gt=True)
+    tall = gt.boxes[:, 3] >= 60
+    chosen = rng.choice(int(tall.sum()), GRID * GRID, replace=False)
+    picks = np.concatenate([gt.frames[tall][chosen, None], gt.boxes[tall][chosen]], axis=1)
     images = {int(f): image for f, image in ((frame.index, frame.image) for frame in open_source(SEQUENCE, end=400))
               if f in set(picks[:, 0].astype(int))}  # fmt: skip
     cell_w, cell_h = CROWD_SIZE[0] // GRID, CROWD_SIZE[1] // GRID
     crops = []
-    for frame, _, x, y, w, h in picks[:, :6]:
+    for frame, x, y, w, h in picks:
         crop = images[int(frame)][max(int(y), 0) : int(y + h), max(int(x), 0) : int(x + w)]
         scale = min(0.9 * cell_h / crop.shape[0], 0.9 * cell_w / crop.shape[1])
         crops.append(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))

@@ -10,6 +10,7 @@ Memory stays bounded: at most `max_gap` + 1 frames are held.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterator
 
@@ -139,20 +140,11 @@ def _writable(tracked: TrackedFrame) -> TrackedFrame:
 
 
 def _frame_state(tracked: TrackedFrame) -> dict:
-    """One held frame's fields but its image and meshes."""
-    bodies = None if tracked.bodies is None else tracked.bodies.arrays()
-    return {
-        "index": tracked.frame.index, "time": tracked.frame.time, "track_ids": tracked.track_ids,
-        "boxes": tracked.boxes, "scores": tracked.scores, "states": tracked.states, "det_index": tracked.det_index,
-        "bodies": bodies, "cut": bool(tracked.cut),
-    }  # fmt: skip
+    """One held frame as its results record plus which detection each track matched (no image, no meshes)."""
+    return {**tracked.record(), "det_index": tracked.det_index}
 
 
 def _frame_from_state(state: dict) -> TrackedFrame:
     """Inverse of `_frame_state`, with an empty image."""
-    bodies = None if state["bodies"] is None else BodyArrays(**state["bodies"])
-    frame = Frame(int(state["index"]), float(state["time"]), np.zeros((0, 0, 3), np.uint8))
-    return TrackedFrame(
-        frame, state["track_ids"], state["boxes"], state["scores"], state["states"], state["det_index"], bodies,
-        None, bool(state["cut"]),
-    )
+    frame = Frame(int(state["frame"]), float(state["time"]), np.zeros((0, 0, 3), np.uint8))
+    return dataclasses.replace(TrackedFrame.from_record(state, frame), det_index=np.asarray(state["det_index"]))

@@ -19,12 +19,11 @@ from models.structures import Detections, Frame, InputError, window_observations
 from models.texture.sampler import TextureSampler
 from tracker.appearance import AppearanceMemory, EmbeddingMemory, TextureMemory
 from tracker.build import build, build_detector, build_regressor
-from tracker.cli.render import render_run
 from tracker.gaps import GapFiller
 from tracker.io import ResultsWriter, open_source
 from tracker.io.checkpoint import save_checkpoint
 from tracker.progress import ALWAYS, Progress, StageTimer
-from tracker.render import open_overlay
+from tracker.render import open_overlay, render_run
 from tracker.resume import RunInterrupted, StopRequest, load_resumable, run_config
 from tracker.schema import CHECKPOINT_FILE, SUMMARY_FILE, body_keys
 from tracker.smoothing import TrackSmoother

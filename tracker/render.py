@@ -25,7 +25,10 @@ from models.structures import InputError
 from models.texture.rasterizer import Rasterizer
 from models.texture.torch_rasterizer import TorchRasterizer
 from models.torch_threads import torch_threads
+from tracker.build import build_run_body_model
+from tracker.io import load_results, open_source
 from tracker.schema import MESH_KEYS, PARTIAL_SUFFIX
+from tracker.sweep import run_input_path
 from tracker.tracker import TrackedFrame
 
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
@@ -332,6 +335,28 @@ def open_overlay(
     if not options.active(multirun):
         return None
     return OverlayWriter(Path(run_dir) / options.file, fps, frame_size, options, body_model)
+
+
+def render_run(
+    run: Path, video: Path | None, output: Path | None, options: OverlayOptions, trust: bool = False
+) -> Path:
+    """Write the overlay of the run's results over its video; returns the video's path (`trust`: see load_results)."""
+    results = load_results(run, trust)
+    run_dir = results.path.parent
+    first, last, stride = results.header["frame_numbers"]
+    video = video or run_input_path(run_dir, results.header["video"])
+    source = open_source(video, start=first, end=last, stride=stride)
+    output = output or run_dir / options.file
+    has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
+    body_model = build_run_body_model(results.header["config"]["body"]) if options.meshes and has_bodies else None
+    frame_size = (source.width, source.height)
+    with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:
+        for frame, record in zip(source, results.frames(), strict=True):
+            if record["frame"] != frame.index:
+                found = record["frame"]
+                raise InputError(f"Results {results.path} have frame {found} where {video} has frame {frame.index}.")
+            overlay.write(TrackedFrame.from_record(record, frame))
+    return output
 
 
 def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], width: int) -> None:

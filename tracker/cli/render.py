@@ -16,13 +16,11 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from models.structures import InputError
 from tracker.birdseye import write_birdseye
-from tracker.build import build, build_run_body_model
+from tracker.build import build
 from tracker.ground import estimate_ground
-from tracker.io import load_results, open_source
-from tracker.render import OverlayOptions, OverlayWriter
-from tracker.schema import BIRDSEYE_FILE, MESH_KEYS
-from tracker.sweep import run_input_path
-from tracker.tracker import TrackedFrame
+from tracker.io import load_results
+from tracker.render import OverlayOptions, render_run
+from tracker.schema import BIRDSEYE_FILE
 
 RENDER_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "render" / "default.yaml"
 
@@ -56,28 +54,6 @@ def render_options(overrides: list[str]) -> OverlayOptions:
     except OmegaConfBaseException as error:
         raise InputError(f"Render option rejected: {str(error).splitlines()[0]}.") from None
     return build(config)
-
-
-def render_run(
-    run: Path, video: Path | None, output: Path | None, options: OverlayOptions, trust: bool = False
-) -> Path:
-    """Write the overlay of the run's results over its video; returns the video's path (`trust`: see load_results)."""
-    results = load_results(run, trust)
-    run_dir = results.path.parent
-    first, last, stride = results.header["frame_numbers"]
-    video = video or run_input_path(run_dir, results.header["video"])
-    source = open_source(video, start=first, end=last, stride=stride)
-    output = output or run_dir / options.file
-    has_bodies = set(MESH_KEYS) <= set(results.header["per_box_keys"])
-    body_model = build_run_body_model(results.header["config"]["body"]) if options.meshes and has_bodies else None
-    frame_size = (source.width, source.height)
-    with OverlayWriter(output, results.header["fps"], frame_size, options, body_model) as overlay:
-        for frame, record in zip(source, results.frames(), strict=True):
-            if record["frame"] != frame.index:
-                found = record["frame"]
-                raise InputError(f"Results {results.path} have frame {found} where {video} has frame {frame.index}.")
-            overlay.write(TrackedFrame.from_record(record, frame))
-    return output
 
 
 def render_birdseye(run: Path, output: Path | None, trust: bool = False) -> list[Path]:
