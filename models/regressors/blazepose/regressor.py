@@ -81,6 +81,7 @@ class BlazePoseRegressor(Regressor):
     """
 
     name = "blazepose"
+    needs_pixels = False  # BlazePose cuts its own square regions from the frames
     fits_landmarks = True
 
     def __init__(
