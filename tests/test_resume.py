@@ -13,6 +13,7 @@ from conftest import ROOT, needs_pets
 from tracker.io import load_results
 from tracker.io.checkpoint import load_checkpoint
 from tracker.io.records import TruncatedRecord
+from tracker.io.run_lock import RunFolderLock
 from tracker.schema import CHECKPOINT_FILE
 
 pytestmark = [pytest.mark.slow, needs_pets]  # every test here launches tools/track.py in a subprocess
@@ -107,3 +108,13 @@ def test_resume_is_refused_without_a_checkpoint_on_a_finished_run_and_with_anoth
     assert stopped.returncode == -signal.SIGKILL
     assert_refused(track(tmp_path / "stopped", "resume=true", "tracker.max_age=7"), "differs", "tracker.max_age")
     assert_refused(track(tmp_path / "stopped", "resume=true", "end=59"), "differs", "end")
+
+
+def test_a_run_folder_being_written_by_another_process_is_refused(tmp_path, reference):
+    stopped = start_and_stop(tmp_path / "stopped", 8, signal.SIGKILL)
+    assert stopped.returncode == -signal.SIGKILL
+    with RunFolderLock(tmp_path / "stopped"):  # as a second resume=true of the same folder would hold it
+        assert_refused(track(tmp_path / "stopped", "resume=true"), "Another phalanx process is writing")
+    resumed = track(tmp_path / "stopped", "resume=true")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert_same_results(tmp_path / "stopped", reference)

@@ -22,6 +22,7 @@ from tracker.build import build, build_detector, build_regressor
 from tracker.gaps import GapFiller
 from tracker.io import ResultsWriter, open_source
 from tracker.io.checkpoint import save_checkpoint
+from tracker.io.run_lock import RunFolderLock
 from tracker.progress import ALWAYS, Progress, StageTimer
 from tracker.render import open_overlay, render_run
 from tracker.resume import RunInterrupted, StopRequest, load_resumable, run_config
@@ -94,7 +95,13 @@ def detect_by_shot(detector: Detector, window: list[Frame], cuts: list[bool] | N
 def run(cfg: DictConfig, run_dir: Path, multirun: bool = False) -> dict:
     """Tracks `cfg.video` into `run_dir`; returns the run summary (also written to summary.json). In a multirun
     sweep (`multirun`) the progress line and, unless asked for, the overlay video are off. After every window the
-    run's state goes to the checkpoint; `cfg.resume` continues a stopped run from it (tracker.resume)."""
+    run's state goes to the checkpoint; `cfg.resume` continues a stopped run from it (tracker.resume). One process
+    at a time writes a run folder (tracker.io.run_lock)."""
+    with RunFolderLock(run_dir):
+        return _run(cfg, run_dir, multirun)
+
+
+def _run(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict:
     source = open_source(cfg.video, start=cfg.start, end=cfg.end, stride=cfg.stride)
     detector = build_detector(cfg)
     body_model: BodyModel = build(cfg.body)

@@ -26,6 +26,7 @@ HYDRA_FOLDER = ".hydra"
 BIRDSEYE_FILE = "birdseye.png"  # tools/render.py --birdseye, with birdseye.mp4 beside it
 EXPORT_FOLDER = "export"  # where tools/export.py writes unless told otherwise
 CHECKPOINT_FILE = "checkpoint.phx"  # a running or stopped run's state after its last window (resume=true)
+LOCK_FILE = "run.lock"  # held while a process writes the folder (tracker.io.run_lock)
 PARTIAL_SUFFIX = ".partial"  # a file being written; renamed when its writer closes without error
 
 # Keys of the header record, set by the writer.

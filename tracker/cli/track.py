@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from models.structures import InputError
+from tracker.cli.process import keep_freed_memory, set_run_threads
 from tracker.command_line import check_command_line
 from tracker.pipeline import run
 from tracker.progress import ALWAYS, configure_console_logging
@@ -33,6 +34,9 @@ def track(cfg: DictConfig) -> None:
     try:
         try:
             (run_dir / RESOLVED_CONFIG_FILE).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            keep_freed_memory()
+            threads = set_run_threads(cfg.get("threads"), HydraConfig.get().launcher)
+            log.debug("%d torch CPU threads", threads)
             run(cfg, run_dir, multirun)
         except RunInterrupted as stopped:
             log.warning("%s", resume_hint(stopped.frame, run_dir), extra=ALWAYS)
