@@ -11,6 +11,8 @@ from models.crops import make_crops, resample_to_crops
 from models.regressors import Regressor
 from models.structures import Bodies, Detections, Frame
 
+MESH_BATCH = 32  # people posed per pass of the body model in pose_meshes
+
 
 class BodyEstimator:
     """Runs a regressor on every detected person of a window and poses the body model with its output.
@@ -65,5 +67,12 @@ class BodyEstimator:
         """Poses every body's mesh in the full-frame camera (`bodies.vertices`), once per window for every stage
         that samples or draws meshes; skinning costs ten times the joints, so only runs that need it call this."""
         params = bodies.params
-        posed = self.body_model(params.global_orient, params.body_pose, params.betas, transl=params.cam_t)
-        bodies.vertices = posed.vertices.float()
+        vertices = torch.empty((len(params.betas), self.body_model.num_vertices, 3), device=params.betas.device)
+        # Skinning holds a 4×4 transform per vertex: posed MESH_BATCH people at a time, memory stays flat however
+        # many people a window holds.
+        for start in range(0, len(vertices), MESH_BATCH):
+            people = slice(start, start + MESH_BATCH)
+            posed = self.body_model(params.global_orient[people], params.body_pose[people], params.betas[people],
+                                    transl=params.cam_t[people])  # fmt: skip
+            vertices[people] = posed.vertices
+        bodies.vertices = vertices

@@ -14,6 +14,7 @@ from models.body import load_body_model
 from models.crops import make_crops
 from models.regressors.blazepose import (
     BlazePoseFull,
+    BlazePoseLandmarker,
     BlazePoseRegressor,
     find_landmark_model,
     landmark_model_available,
@@ -151,3 +152,20 @@ def test_regressor_needs_frames(regressor):
     with pytest.raises(InputError, match="frames"):
         regressor.predict(crops)
     assert len(regressor.predict(crops, [np.zeros((32, 32, 3), np.uint8)])) == 0
+
+
+@needs_weights
+def test_regions_are_cut_batch_by_batch_with_the_same_result(reference):
+    """The landmarker cuts `batch_size` regions at a time (memory flat in the people of a window): people spread
+    over frames and batches get what one cut of all regions gives, masks included."""
+    landmarker = BlazePoseLandmarker(batch_size=2, segmentation=True)
+    frames = [reference["crops"][0], reference["crops"][1], reference["crops"][2]]
+    boxes = torch.tensor([[60, 20, 190, 240], [10, 10, 120, 200], [80, 30, 200, 250], [100, 40, 160, 230],
+                          [20, 50, 230, 250]], dtype=torch.float32)  # fmt: skip
+    frame_ids = torch.tensor([0, 2, 0, 1, 2])
+    batched = landmarker(frames, boxes, frame_ids)
+    center, side = square_rois(boxes, landmarker.roi_scale)
+    whole = landmarker.landmarks_of_crops(crop_rois(frames, frame_ids, center, side, 256), center, side)
+    assert batched.mask.shape == (5, 256, 256)
+    for name in ("image", "visibility", "presence", "world", "score", "mask"):
+        torch.testing.assert_close(getattr(batched, name), getattr(whole, name), atol=0, rtol=0)

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from smplx.lbs import batch_rodrigues
 
 from models.body import load_body_model
-from models.body_estimation import BodyEstimator
+from models.body_estimation import MESH_BATCH, BodyEstimator
 from models.structures import Detections, Frame, ScoreThresholds, window_observations
 from tracker.build import build_regressor
 from tracker.schema import CUT_KEY, FRAME_KEYS, body_keys
@@ -74,6 +74,23 @@ def test_meshes_are_posed_once_in_the_camera_frame(estimator, body):
     (observations,) = window_observations(frames, detections, bodies)
     assert observations.vertices.shape == (2, body.num_vertices, 3)
 
+
+
+def test_meshes_of_many_people_are_posed_in_batches_with_the_same_result(estimator, body):
+    """pose_meshes poses MESH_BATCH people per pass (memory flat in the people of a window): a window with more
+    people gets what one pass of the body model gives."""
+    count = MESH_BATCH + 5
+    frames = [Frame(1, 0.0, np.zeros((480, 640, 3), np.uint8))]
+    x = np.linspace(10, 560, count)
+    detections = [Detections(np.stack([x, x / 4, x + 60, x / 4 + 200], axis=1), np.ones(count))]
+    bodies = estimator.estimate(frames, detections)
+    bodies.params.body_pose = batch_rodrigues(0.3 * torch.randn(count * 23, 3)).reshape(count, 23, 3, 3)
+    estimator.pose_meshes(bodies)
+    params = bodies.params
+    with torch.no_grad():
+        expected = body(params.global_orient, params.body_pose, params.betas, transl=params.cam_t).vertices
+    assert bodies.vertices.shape == (count, body.num_vertices, 3)
+    torch.testing.assert_close(bodies.vertices, expected, atol=1e-6, rtol=0)
 
 def test_tracks_get_the_bodies_and_meshes_of_their_matched_detections_only(estimator):
     tracker = Tracker(ScoreThresholds(high=0.5, low=0.1, new_track=0.5), n_init=1)

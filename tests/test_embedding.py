@@ -69,6 +69,25 @@ def test_embeddings_are_unit_vectors_that_follow_the_person_not_the_background()
     assert embedder.distance(masked[:1], masked[1:]) < 0.5 * embedder.distance(plain[:1], plain[1:])
 
 
+
+@needs_weights
+def test_people_are_embedded_batch_by_batch_whatever_the_batch_size():
+    """The embedder samples and embeds `batch_size` people at a time (memory flat in a window's people): a small
+    batch gives every person, across frames, the embedding one batch of all gives."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(2)]
+    boxes = [np.array([[10.0, 20.0, 60.0, 200.0], [100, 40, 150, 230], [200, 10, 260, 220]]),
+             np.array([[50.0, 30.0, 110.0, 210.0], [180, 20, 240, 230]])]  # fmt: skip
+    people = make_crops(frames, boxes, pixels=False)
+    landmarks = PoseLandmarks.empty()
+    landmarks.mask = torch.rand(5, 64, 64)
+    landmarks.roi_center = (people.boxes[:, :2] + people.boxes[:, 2:]) / 2
+    landmarks.roi_side = 1.25 * (people.boxes[:, 3] - people.boxes[:, 1])
+    one_batch = CropEmbedder(input_size=(128, 64), stripes=3, batch_size=5).embed(frames, people, landmarks)
+    by_two = CropEmbedder(input_size=(128, 64), stripes=3, batch_size=2).embed(frames, people, landmarks)
+    assert by_two.shape == (5, 96)
+    torch.testing.assert_close(by_two, one_batch, atol=1e-5, rtol=0)
+
 def test_pooling_weighs_by_the_mask():
     features = torch.zeros(1, 2, 4, 4)
     features[0, 0, :, :2] = 1.0  # channel 0 lives on the left half, channel 1 on the right

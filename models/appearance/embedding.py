@@ -60,18 +60,23 @@ class CropEmbedder:
         """Embeddings of `people` (their boxes in frames[frame_ids], H×W×3 uint8 RGB); `landmarks.mask` (over the
         landmarks' square regions) weighs the pooling when given and `use_mask` is set."""
         boxes = people.boxes.to(self.device, torch.float32)
-        points = box_points(boxes, self.input_size)
-        rgb = sample_frames(frames, people.frame_ids.to(self.device), points)
-        mask = None
+        frame_ids = people.frame_ids.to(self.device)
+        masks = centers = sides = None
         if self.use_mask and landmarks is not None and landmarks.mask is not None:
-            mask = sample_square_maps(landmarks.mask[:, None].to(self.device), landmarks.roi_center.to(self.device),
-                                      landmarks.roi_side.to(self.device), points)  # fmt: skip
+            regions = (landmarks.mask, landmarks.roi_center, landmarks.roi_side)
+            masks, centers, sides = (values.to(self.device) for values in regions)
         chunks = []
+        # `batch_size` people at a time from the frames on, so that memory does not grow with a window's people.
         for start in range(0, len(boxes), self.batch_size):
-            end = start + self.batch_size
-            x = ((rgb[start:end] - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
+            batch = slice(start, start + self.batch_size)
+            points = box_points(boxes[batch], self.input_size)
+            rgb = sample_frames(frames, frame_ids[batch], points)
+            mask = None
+            if masks is not None:
+                mask = sample_square_maps(masks[batch, None], centers[batch], sides[batch], points)
+            x = ((rgb - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
             features = self.network(x, self.depth).float()
-            chunks.append(pool(features, None if mask is None else mask[start:end], self.stripes))
+            chunks.append(pool(features, mask, self.stripes))
         if not chunks:
             return torch.zeros((0, self.embedding_size), device=self.device)
         return torch.cat(chunks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +53,34 @@ class BlazePoseLandmarker:
         if len(frame_ids) != len(boxes):
             raise InputError(f"BlazePose got {len(boxes)} boxes but {len(frame_ids)} frame indices.")
         center, side = square_rois(boxes, self.roi_scale)
-        crops = crop_rois(frames, frame_ids, center, side, INPUT_SIZE, self.device)
-        return self.landmarks_of_crops(crops, center, side)
+        # Cut `batch_size` regions at a time, so that memory does not grow with the people in a window.
+        chunks = (
+            crop_rois(frames, ids, chunk_center, chunk_side, INPUT_SIZE, self.device)
+            for ids, chunk_center, chunk_side in zip(*(t.split(self.batch_size) for t in (frame_ids, center, side)))
+        )
+        return self._landmarks(chunks, center, side)
 
     @torch.inference_mode()
     def landmarks_of_crops(self, crops: torch.Tensor, center: torch.Tensor, side: torch.Tensor) -> PoseLandmarks:
         """Landmarks for prepared crops B×3×256×256 in [0, 1] of the regions (center B×2, side B)."""
-        raw, world, score, masks = [], [], [], []
-        for chunk in crops.split(self.batch_size):
+        return self._landmarks(crops.split(self.batch_size), center, side)
+
+    def _landmarks(self, chunks: Iterable[torch.Tensor], center: torch.Tensor, side: torch.Tensor) -> PoseLandmarks:
+        """The network over crop batches (in region order) of the regions (center, side)."""
+        if len(center) == 0:
+            return PoseLandmarks.empty(self.device, INPUT_SIZE if self.segmentation else None)
+        raw, world, score = [], [], []
+        # The masks are most of the output: written in place rather than concatenated (no second copy).
+        masks = torch.empty((len(center), INPUT_SIZE, INPUT_SIZE), device=self.device) if self.segmentation else None
+        done = 0
+        for chunk in chunks:
             outputs = self.network(chunk.contiguous(memory_format=torch.channels_last), segment=self.segmentation)
             raw.append(outputs.landmarks[:, :NUM_LANDMARKS])
             world.append(outputs.world[:, :NUM_LANDMARKS])
             score.append(outputs.pose_flag)
-            if self.segmentation:
-                masks.append(torch.sigmoid(outputs.mask_logits))
-        if not raw:
-            return PoseLandmarks.empty(self.device, INPUT_SIZE if self.segmentation else None)
+            if masks is not None:
+                torch.sigmoid(outputs.mask_logits, out=masks[done : done + len(chunk)])
+            done += len(chunk)
         raw_all = torch.cat(raw)
         return PoseLandmarks(
             image=crop_to_frame(raw_all[..., :2], center, side, INPUT_SIZE),
@@ -78,5 +90,5 @@ class BlazePoseLandmarker:
             score=torch.cat(score),
             roi_center=center,
             roi_side=side,
-            mask=torch.cat(masks) if masks else None,
+            mask=masks,
         )
