@@ -6,8 +6,10 @@ Usage: python -m benchmarks.bench_render [--video ../shared/data/PETS09-S2L1] [-
 Tracks the first --frames frames of the video with the default configuration (public detections, the configured
 regressor and body model) and the overlay off, then times, per frame, each part of the overlay on the same frames
 and tracks: boxes and ids (OpenCV), posing the body meshes from the SMPL parameters in the results (skinning),
-shading them through the torch rasterizer, and H.264 encoding (several x264 presets). Every figure is the median of
-3 passes. Prints a table and writes the figures to --out; --png saves one overlay frame with boxes, ids and meshes.
+shading them through the torch rasterizer (full meshes, and simplified as render.mesh_cell asks, with the share of
+pixels that simplifying changes), and H.264 encoding (several x264 presets). Every figure is the median of 3
+passes. Prints a table and writes the figures to --out; --png saves one overlay frame with boxes, ids and meshes
+(simplified, and full beside it as *.full.png).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from hydra import compose, initialize_config_dir
 from tracker.build import build
 from tracker.io import load_results, open_source
 from tracker.pipeline import run
-from tracker.render import H264Writer, MeshPainter, OverlayOptions, draw_overlay, track_meshes
+from tracker.render import BodyMeshes, H264Writer, MeshLevels, MeshPainter, OverlayOptions, draw_overlay, track_meshes
 from tracker.tracker import TrackedFrame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +45,22 @@ def per_frame_ms(work, items: list, repeats: int = REPEATS) -> float:
             work(item)
         passes.append(1000 * (time.perf_counter() - started) / len(items))
     return float(np.median(passes))
+
+
+def faces_drawn(painter: MeshPainter, meshes: list[BodyMeshes]) -> float:
+    """Mean faces per drawn body with the painter's levels of detail."""
+    counts = []
+    for mesh in meshes:
+        rows = torch.isfinite(mesh.vertices).flatten(1).all(dim=1)
+        focal = torch.as_tensor(mesh.focal)
+        focal = focal[rows] if focal.ndim else focal
+        counts += [len(level.faces) for level in painter.levels_of(mesh.faces, mesh.vertices[rows], focal)]
+    return float(np.mean(counts))
+
+
+def changed_pixels(image: np.ndarray, reference: np.ndarray) -> float:
+    """Share of pixels whose largest channel difference exceeds 32 levels."""
+    return float(np.mean(np.abs(image.astype(np.int16) - reference).max(axis=2) > 32))
 
 
 def main() -> None:
@@ -73,8 +91,10 @@ def main() -> None:
     tracked = [TrackedFrame.from_record(record, frame) for record, frame in zip(records, source)]
     width, height = source.width, source.height
     body_model = build(cfg.body)
-    painter = MeshPainter()
     options = OverlayOptions()
+    full_painter = MeshPainter()
+    levels = MeshLevels.of(body_model)
+    painter = MeshPainter(levels=levels, max_cell_pixels=options.mesh_cell)
     shown = [np.isin(frame.states, options.states) for frame in tracked]
     people = np.mean([np.count_nonzero(mask) for mask in shown])
     pairs = list(zip(tracked, shown))
@@ -86,8 +106,14 @@ def main() -> None:
     skin_ms = per_frame_ms(lambda p: track_meshes(p[0], p[1], body_model), pairs)
     rows[f"pose meshes ({people:.1f} bodies x {body_model.num_vertices} vertices, skinning)"] = skin_ms
     with_meshes = list(zip(tracked, meshes))
+    full_ms = per_frame_ms(lambda p: draw_overlay(p[0], options, full_painter, p[1]), with_meshes) - boxes_ms
+    rows[f"shade full meshes ({body_model.num_faces} faces each, torch rasterizer)"] = full_ms
     meshes_ms = per_frame_ms(lambda p: draw_overlay(p[0], options, painter, p[1]), with_meshes) - boxes_ms
-    rows[f"shade meshes ({body_model.num_faces} faces each, torch rasterizer)"] = meshes_ms
+    faces = faces_drawn(painter, [mesh for mesh in meshes if mesh is not None])
+    rows[f"shade simplified meshes (mesh_cell {options.mesh_cell:g} px: {faces:.0f} faces each)"] = meshes_ms
+    changed = [changed_pixels(draw_overlay(t, options, painter, m), draw_overlay(t, options, full_painter, m))
+               for t, m in with_meshes]  # fmt: skip
+    rows["  pixels changed by simplifying (% of frame, > 32 levels)"] = 100 * float(np.mean(changed))
     for preset in PRESETS:
         with tempfile.TemporaryDirectory() as folder:
             video = H264Writer(Path(folder) / "bench.mp4", source.fps, (width, height), 23, preset)
@@ -104,7 +130,7 @@ def main() -> None:
     table.append((f"tracking run, overlay off ({summary['frames']} frames)", f"{run_ms:.2f}", "100%"))
     for name, value in rows.items():
         if name.startswith("  "):
-            table.append((name, f"{value:.1f}", ""))
+            table.append((name, f"{value:.2f}", ""))
         else:
             table.append((name, f"{value:.2f}", f"{100 * value / run_ms:.0f}%"))
     preset = OverlayOptions().preset
@@ -123,8 +149,8 @@ def main() -> None:
     }, indent=2))  # fmt: skip
     if args.png:
         frame, mesh = with_meshes[len(with_meshes) // 2]
-        image = draw_overlay(frame, options, painter, mesh)
-        cv2.imwrite(args.png, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        for path, chosen in ((args.png, painter), (str(Path(args.png).with_suffix(".full.png")), full_painter)):
+            cv2.imwrite(path, cv2.cvtColor(draw_overlay(frame, options, chosen, mesh), cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":

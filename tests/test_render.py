@@ -17,6 +17,7 @@ from tracker.render import (
     AMBIENT,
     LIGHT_DIRECTION,
     BodyMeshes,
+    MeshLevels,
     MeshPainter,
     OverlayOptions,
     OverlayWriter,
@@ -141,6 +142,61 @@ def test_nearer_mesh_hides_farther_and_rows_without_body_are_skipped():
     assert changed(image[:, :240]).any() and not changed(image[:, 240:]).any()  # the nan body drew nothing
 
 
+def test_far_bodies_are_drawn_with_simplified_meshes_that_look_the_same():
+    """With levels of detail, a body's mesh is the coarsest whose cells span at most mesh_cell pixels at its
+    distance: a far body gets a fraction of the faces, a near one the full mesh, and the picture barely changes."""
+    from models.body import load_body_model
+
+    body_model = load_body_model()
+    rest = body_model.layer.v_template
+    levels = MeshLevels.of(body_model)
+    painter = MeshPainter(levels=levels, max_cell_pixels=2.0)
+    far, near = rest + torch.tensor([0.0, 0.0, 12.0]), rest + torch.tensor([0.0, 0.0, 1.0])
+    chosen = painter.levels_of(body_model.faces, torch.stack([far, near]), torch.tensor(FOCAL))
+    assert chosen[0].cell == 0.04 and len(chosen[0].faces) < 0.2 * body_model.num_faces  # 500/12 px/m: 1.7 px
+    assert chosen[1].cell == 0 and torch.equal(chosen[1].faces, body_model.faces)  # 500 px/m: 5 px even at 1 cm
+    meshes = BodyMeshes(far[None], body_model.faces, FOCAL, torch.tensor(CENTRE))
+    simplified, full = blank(), blank()
+    painter.paint(simplified, meshes, [(255, 0, 0)], 1.0)
+    MeshPainter().paint(full, meshes, [(255, 0, 0)], 1.0)
+    union = changed(simplified) | changed(full)
+    assert union.sum() > 500  # a body about 70 px tall
+    assert (changed(simplified) != changed(full)).sum() < 0.06 * union.sum()  # the silhouette, within its edge
+    shade = np.abs(simplified.astype(int) - full).max(axis=2)[changed(simplified) & changed(full)]
+    assert np.median(shade) <= 8
+
+
+def test_simplified_meshes_keep_orientation_and_never_join_body_parts():
+    from models.body.simplify import cluster_faces
+
+    side = 11  # a flat 1 m grid of 11×11 vertices, two triangles per square, normals towards -z
+    xs, ys = torch.meshgrid(torch.linspace(0, 1, side), torch.linspace(0, 1, side), indexing="xy")
+    grid = torch.stack([xs.flatten(), ys.flatten(), torch.zeros(side * side)], dim=1)
+    corner = torch.arange(side * side).reshape(side, side)[:-1, :-1].flatten()
+    faces = torch.cat([torch.stack([corner, corner + side + 1, corner + 1], 1),
+                       torch.stack([corner, corner + side, corner + side + 1], 1)])  # fmt: skip
+
+    def normals(f: torch.Tensor) -> torch.Tensor:
+        a, b, c = grid[f].unbind(1)
+        return torch.linalg.cross(b - a, c - a)[:, 2]
+
+    assert (normals(faces) < 0).all()
+    one_part = torch.zeros(side * side, dtype=torch.long)
+    assert torch.equal(cluster_faces(grid, faces, one_part, 1e-3), faces)  # every vertex its own cell
+    coarse = cluster_faces(grid, faces, one_part, 0.25)
+    assert 0 < len(coarse) < len(faces) / 4 and (normals(coarse) < 0).all()
+    assert len(torch.unique(torch.sort(coarse, dim=1).values, dim=0)) == len(coarse)  # no repeated face
+    # Two parts split at x = 0.55: the cell [0.5, 0.75) holds the column x = 0.5 of one part and x = 0.6, 0.7 of
+    # the other. In one part the column merges into x = 0.6; as a part of its own it stays.
+    halves = (grid[:, 0] > 0.55).long()
+    column = torch.isclose(grid[:, 0], torch.tensor(0.5))
+    assert not column[torch.unique(coarse)].any()
+    kept = torch.unique(cluster_faces(grid, faces, halves, 0.25))
+    assert column[kept].any() and len(kept) > len(torch.unique(coarse))
+    with pytest.raises(ValueError, match="cell"):
+        cluster_faces(grid, faces, one_part, 0.0)
+
+
 def body_arrays(count: int, **values: np.ndarray) -> BodyArrays:
     """Bodies of `count` people: identity rotations, zero shape, the given arrays, NaN elsewhere."""
     eye = np.eye(3, dtype=np.float32)
@@ -253,7 +309,7 @@ def test_overlay_is_on_for_single_runs_and_off_in_sweeps_by_default(tmp_path):
 @pytest.mark.parametrize(
     "bad, word",
     [({"enabled": "maybe"}, "enabled"), ({"mesh_alpha": 1.5}, "mesh_alpha"), ({"size": (0, 10)}, "size"),
-     ({"fps": 0}, "fps"), ({"crf": 60}, "crf"), ({"threads": 0}, "threads")],
+     ({"fps": 0}, "fps"), ({"crf": 60}, "crf"), ({"threads": 0}, "threads"), ({"mesh_cell": -1}, "mesh_cell")],
 )  # fmt: skip
 def test_bad_options_are_one_sentence_input_errors(bad, word):
     with pytest.raises(InputError, match=word):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from models.body import SMPL_PARENTS, BodyModel
+from models.body.simplify import cluster_faces
 from models.camera import project_to_pixels
 from models.structures import InputError
 from models.texture.rasterizer import Rasterizer
@@ -33,6 +34,7 @@ from tracker.tracker import TrackedFrame
 
 GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 LIGHT_DIRECTION = torch.tensor([0.0, -0.4, -1.0]) / float(np.sqrt(1.16))  # towards a light beside the camera, above
+SIMPLIFICATION_CELLS = (0.01, 0.02, 0.04, 0.08)  # metres: the overlay's levels of detail, finest first
 AMBIENT = 0.35  # share of a mesh's colour that unlit surfaces keep
 
 
@@ -52,6 +54,7 @@ class OverlayOptions:
     meshes: bool = True
     joints: bool = False
     mesh_alpha: float = 0.8
+    mesh_cell: float = 2.0
     line_width: int = 2
     size: tuple[int, int] | None = None
     fps: float | None = None
@@ -64,6 +67,8 @@ class OverlayOptions:
             raise InputError(f"render.enabled must be auto, true or false, got {self.enabled!r}.")
         if not 0.0 <= self.mesh_alpha <= 1.0:
             raise InputError(f"render.mesh_alpha must be within [0, 1], got {self.mesh_alpha}.")
+        if not self.mesh_cell >= 0:
+            raise InputError(f"render.mesh_cell must be at least 0 (pixels; 0: full meshes), got {self.mesh_cell}.")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 2):
             raise InputError(f"render.size must be null or [width, height] of at least 2 pixels, got {self.size}.")
         if self.fps is not None and not self.fps > 0:
@@ -134,17 +139,71 @@ def track_colour(track_id: int) -> tuple[int, int, int]:
     return round(255 * red), round(255 * green), round(255 * blue)
 
 
+@dataclass(frozen=True)
+class MeshLevel:
+    """A mesh drawn from some of a body's vertices: `vertex_ids` (K, into the full mesh) and `faces` F×3 (into
+    `vertex_ids`); `cell` in metres is the simplification's (0 for the full mesh)."""
+
+    cell: float
+    vertex_ids: torch.Tensor
+    faces: torch.Tensor
+
+    @classmethod
+    def of_faces(cls, cell: float, faces: torch.Tensor) -> MeshLevel:
+        vertex_ids, compact = torch.unique(faces, return_inverse=True)
+        return cls(cell, vertex_ids, compact.reshape(faces.shape))
+
+
+@dataclass(frozen=True)
+class MeshLevels:
+    """A body model's mesh and its simplifications (models.body.simplify), coarser and coarser."""
+
+    full_faces: torch.Tensor
+    levels: tuple[MeshLevel, ...]  # the full mesh first, then cells of SIMPLIFICATION_CELLS
+
+    @classmethod
+    def of(cls, body_model: BodyModel, cells: tuple[float, ...] = SIMPLIFICATION_CELLS) -> MeshLevels:
+        layer, faces = body_model.layer, body_model.faces
+        parts = layer.lbs_weights.argmax(dim=1)
+        simplified = [MeshLevel.of_faces(cell, cluster_faces(layer.v_template, faces, parts, cell)) for cell in cells]
+        return cls(faces, (MeshLevel.of_faces(0.0, faces), *simplified))
+
+    def level_for(self, pixels_per_metre: float, max_cell_pixels: float) -> MeshLevel:
+        """The coarsest level whose cells span at most `max_cell_pixels` on screen (the full mesh when none does)."""
+        chosen = self.levels[0]
+        for level in self.levels[1:]:
+            if level.cell * pixels_per_metre <= max_cell_pixels:
+                chosen = level
+        return chosen
+
+
 class MeshPainter:
     """Shades body meshes (Lambertian, lit from beside the camera; one colour per track) and blends them onto a
     frame, through any `Rasterizer` (by default the built-in torch one, culling faces seen from behind: closed
     bodies show only their front faces, and half the faces skip the z-test).
 
     Each pixel takes the normal of the face it sees. A person at video scale spans several faces per pixel, so
-    this looks as smooth as interpolated vertex normals, and costs per covered pixel rather than per face.
+    this looks as smooth as interpolated vertex normals, and costs per covered pixel rather than per face. With
+    `levels`, each body is drawn with the coarsest simplified mesh whose cells span at most `max_cell_pixels` at
+    its distance (a picture, not a measurement: far people need a fraction of the faces).
     """
 
-    def __init__(self, rasterizer: Rasterizer | None = None) -> None:
+    def __init__(
+        self, rasterizer: Rasterizer | None = None, levels: MeshLevels | None = None, max_cell_pixels: float = 0.0
+    ) -> None:
         self.rasterizer = rasterizer if rasterizer is not None else TorchRasterizer(cull_backfaces=True)
+        self.levels = levels
+        self.max_cell_pixels = max_cell_pixels
+
+    def levels_of(self, faces: torch.Tensor, vertices: torch.Tensor, focal: torch.Tensor) -> list[MeshLevel]:
+        """The mesh each body is drawn with (vertices K×V×3 of the mesh `faces`, focal shared or K or K×2)."""
+        levels = self.levels
+        if levels is None or self.max_cell_pixels <= 0 or not torch.equal(faces, levels.full_faces.to(faces)):
+            full = MeshLevel(0.0, torch.arange(vertices.shape[1], device=faces.device), faces)
+            return [full] * len(vertices)
+        focal = focal.mean(dim=1) if focal.ndim == 2 else focal.expand(len(vertices))
+        depth = vertices[..., 2].mean(dim=1).clamp(min=1e-3)
+        return [levels.level_for(scale, self.max_cell_pixels) for scale in (focal / depth).tolist()]
 
     def paint(self, image: np.ndarray, meshes: BodyMeshes, colours: list[tuple[int, int, int]], alpha: float) -> None:
         """Blend the meshes whose vertices are finite into `image` (H×W×3 uint8 RGB, in place); the nearest
@@ -158,28 +217,38 @@ class MeshPainter:
         focal = _rows_of(meshes.focal, rows, vertices, shared_ndim=0)
         centre = _rows_of(meshes.principal_point, rows, vertices, shared_ndim=1)
         vertices = vertices[rows]
-        pixels = project_to_pixels(vertices, focal, centre)
+        drawn = self.levels_of(faces, vertices, focal)
+        # One mesh holding every person (each with the vertices its level uses), so that one z-buffer settles who
+        # hides whom.
+        vertices = torch.cat([body if len(level.vertex_ids) == len(body) else body[level.vertex_ids.to(body.device)]
+                              for body, level in zip(vertices, drawn)])  # fmt: skip
+        counts = torch.tensor([len(level.vertex_ids) for level in drawn])
+        firsts = (torch.cumsum(counts, 0) - counts).tolist()
+        all_faces = torch.cat([level.faces.to(faces.device) + first for level, first in zip(drawn, firsts)])
+        owner = torch.repeat_interleave(torch.tensor([len(level.faces) for level in drawn], device=faces.device))
+        # Projected as one-point batches: the camera of each body repeated for its vertices.
+        if focal.ndim:
+            focal = torch.repeat_interleave(focal, counts.to(focal.device), dim=0)
+        if centre.ndim > 1:
+            centre = torch.repeat_interleave(centre, counts.to(centre.device), dim=0)
+        pixels = project_to_pixels(vertices[:, None], focal, centre)[:, 0]
         window = _screen_window(pixels, (height, width))
         if window is None:
             return
         left, top, right, bottom = window
-        # One mesh holding every person, so that one z-buffer settles who hides whom.
-        count, per_mesh = vertices.shape[:2]
-        offsets = torch.arange(count, device=faces.device)[:, None, None] * per_mesh
-        all_faces = (faces[None] + offsets).reshape(-1, 3)
         shifted = pixels - torch.tensor([left, top, 0.0], dtype=pixels.dtype, device=pixels.device)
         fragments = self.rasterizer.rasterize_screen(
-            shifted.reshape(1, -1, 3), all_faces, (bottom - top, right - left), perspective_correct=True
+            shifted[None], all_faces, (bottom - top, right - left), perspective_correct=True
         )
         covered = fragments.covered[0]
         if not bool(covered.any()):
             return
         face = fragments.face_index[0][covered]
-        first, second, third = vertices.reshape(-1, 3)[all_faces[face]].unbind(dim=1)
+        first, second, third = vertices[all_faces[face]].unbind(dim=1)
         normal = torch.nn.functional.normalize(torch.linalg.cross(second - first, third - first), dim=1)
         shade = AMBIENT + (1 - AMBIENT) * (normal @ LIGHT_DIRECTION.to(normal)).abs()
         palette = torch.tensor([colours[row] for row in rows], dtype=torch.float32, device=normal.device)
-        colour = palette[torch.div(face, faces.shape[0], rounding_mode="floor")] * shade[:, None]
+        colour = palette[owner[face]] * shade[:, None]
         region = image[top:bottom, left:right]
         mask = covered.cpu().numpy()
         blended = (1 - alpha) * region[mask].astype(np.float32) + alpha * colour.cpu().numpy()
@@ -284,7 +353,8 @@ class OverlayWriter:
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.options = options
         self.body_model = body_model
-        self._painter = MeshPainter(rasterizer)
+        levels = MeshLevels.of(body_model) if body_model is not None and options.mesh_cell > 0 else None
+        self._painter = MeshPainter(rasterizer, levels, options.mesh_cell)
         self._video = H264Writer(path, options.fps or fps, self.size, options.crf, options.preset)
 
     @property
