@@ -198,7 +198,8 @@ class MeshPainter:
     def levels_of(self, faces: torch.Tensor, vertices: torch.Tensor, focal: torch.Tensor) -> list[MeshLevel]:
         """The mesh each body is drawn with (vertices K×V×3 of the mesh `faces`, focal shared or K or K×2)."""
         levels = self.levels
-        if levels is None or self.max_cell_pixels <= 0 or not torch.equal(faces, levels.full_faces.to(faces)):
+        known = levels is not None and (faces is levels.full_faces or torch.equal(faces, levels.full_faces.to(faces)))
+        if not known or self.max_cell_pixels <= 0:  # no levels, or another mesh than theirs: drawn whole
             full = MeshLevel(0.0, torch.arange(vertices.shape[1], device=faces.device), faces)
             return [full] * len(vertices)
         focal = focal.mean(dim=1) if focal.ndim == 2 else focal.expand(len(vertices))
@@ -217,21 +218,17 @@ class MeshPainter:
         focal = _rows_of(meshes.focal, rows, vertices, shared_ndim=0)
         centre = _rows_of(meshes.principal_point, rows, vertices, shared_ndim=1)
         vertices = vertices[rows]
+        pixels = project_to_pixels(vertices, focal, centre)
         drawn = self.levels_of(faces, vertices, focal)
         # One mesh holding every person (each with the vertices its level uses), so that one z-buffer settles who
         # hides whom.
-        vertices = torch.cat([body if len(level.vertex_ids) == len(body) else body[level.vertex_ids.to(body.device)]
-                              for body, level in zip(vertices, drawn)])  # fmt: skip
-        counts = torch.tensor([len(level.vertex_ids) for level in drawn])
+        used = [level.vertex_ids.to(vertices.device) for level in drawn]
+        vertices = torch.cat([body[ids] for body, ids in zip(vertices, used)])
+        pixels = torch.cat([body[ids] for body, ids in zip(pixels, used)])
+        counts = torch.tensor([len(ids) for ids in used])
         firsts = (torch.cumsum(counts, 0) - counts).tolist()
         all_faces = torch.cat([level.faces.to(faces.device) + first for level, first in zip(drawn, firsts)])
         owner = torch.repeat_interleave(torch.tensor([len(level.faces) for level in drawn], device=faces.device))
-        # Projected as one-point batches: the camera of each body repeated for its vertices.
-        if focal.ndim:
-            focal = torch.repeat_interleave(focal, counts.to(focal.device), dim=0)
-        if centre.ndim > 1:
-            centre = torch.repeat_interleave(centre, counts.to(centre.device), dim=0)
-        pixels = project_to_pixels(vertices[:, None], focal, centre)[:, 0]
         window = _screen_window(pixels, (height, width))
         if window is None:
             return

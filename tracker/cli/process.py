@@ -60,7 +60,8 @@ def set_run_threads(requested: int | None, launcher: DictConfig | None) -> int:
 
 def keep_freed_memory() -> bool:
     """On glibc, tells malloc to keep freed blocks for reuse (see the constants above); elsewhere does nothing.
-    Returns whether it was set. Peak RSS is unchanged: it only stops the heap shrinking between windows."""
+    Returns whether it was set. The heap no longer shrinks between windows, so peak RSS depends on how its free
+    blocks fragment (PETS09 1-400, render off: 945 MiB against glibc's default 839, for a 14 % faster regressor)."""
     if not sys.platform.startswith("linux"):
         return False
     name = ctypes.util.find_library("c")
