@@ -6,11 +6,14 @@ Inputs are made from PETS09-S2L1 (real frames, real public detections):
 - a crowd: a 1920×1080 sequence of --crowd-frames frames, each a 10×10 tiling of 100 people cut from PETS09 by
   their ground-truth boxes (frames 1–400), drifting a few pixels per frame, with their boxes as public detections.
 Each is tracked by `tools/track.py` (the default configuration plus the overrides, `render=off` unless given) in
-its own process through benchmarks/bench_pipeline's wrapper; the table gives frames, frames/s, peak RSS and the
-size of the results files per input, and the ratios of the long run to the short one.
+its own process through benchmarks/bench_pipeline's wrapper. The 1× and long inputs are tracked --repeats times
+each, alternating, because peak RSS of identical runs differs by a few percent (where glibc's heap fragments
+depends on allocation order, which Python's per-process hash seed changes); the table gives per input the median
+frames/s and peak RSS with their range, the size of the results files, and the ratios of the long medians to the
+short ones.
 
-    python -m benchmarks.soak                      # 1× and 10× PETS09 (795 and 7950 frames) and the crowd
-    python -m benchmarks.soak --loops 3 --crowd-frames 4
+    python -m benchmarks.soak                      # 1× and 10× PETS09 (795 and 7950 frames) ×3 each, the crowd
+    python -m benchmarks.soak --loops 3 --repeats 1 --crowd-frames 4
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import configparser
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 import cv2
@@ -49,7 +53,7 @@ def write_seqinfo(folder: Path, name: str, fps: float, length: int, size: tuple[
 
 def looped_sequence(folder: Path, loops: int) -> Path:
     """PETS09-S2L1 played `loops` times as one MOT sequence folder (frames linked, detections repeated)."""
-    frames = folder / "frames"
+    frames = folder.resolve() / "frames"  # absolute: the links must not depend on the working directory
     if not frames.is_dir():
         frames.mkdir(parents=True)
         for frame in open_source(SEQUENCE):
@@ -106,12 +110,12 @@ def crowd_sequence(folder: Path, frames: int, seed: int = 0) -> Path:
     return sequence
 
 
-def run(name: str, video: Path, runs: Path, overrides: list[str]) -> dict:
+def run(name: str, video: Path, runs: Path, overrides: list[str], repeat: int = 0) -> dict:
     """Track `video` in a fresh process: frames, frames/s, peak RSS, output sizes, tracks in the last frame."""
-    run_dir = runs / video.name
+    run_dir = runs / f"{video.name}-{repeat}"
     shutil.rmtree(run_dir, ignore_errors=True)
     usage = measure(Tree("current", ROOT), [f"video={video}", f"hydra.run.dir={run_dir}", *overrides],
-                    runs / f"{video.name}.log")  # fmt: skip
+                    runs / f"{run_dir.name}.log")  # fmt: skip
     summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     last = list(load_results(run_dir).frames())[-1]
     return {
@@ -122,17 +126,35 @@ def run(name: str, video: Path, runs: Path, overrides: list[str]) -> dict:
     }  # fmt: skip
 
 
+def summarise(name: str, repeats: list[dict]) -> dict:
+    """One input's repeated runs as a row: medians of frames/s, wall and peak RSS (with their ranges), the rest
+    from the first run (the outputs of identical runs are identical)."""
+    row = {**repeats[0], "input": name, "runs": len(repeats)}
+    for key in ("fps", "wall_s", "peak_rss_mb"):
+        values = [repeat[key] for repeat in repeats]
+        row[key], row[f"{key}_range"] = statistics.median(values), [min(values), max(values)]
+    row["peak_rss_mb_each"] = [repeat["peak_rss_mb"] for repeat in repeats]
+    return row
+
+
+def spread(row: dict, key: str, digits: int) -> str:
+    """`median (min–max)` of a summarised figure, or the value alone for a single run."""
+    low, high = row[f"{key}_range"]
+    return f"{row[key]:.{digits}f}" + (f" ({low:.{digits}f}–{high:.{digits}f})" if row["runs"] > 1 else "")
+
+
 def table(rows: list[dict]) -> str:
     """Markdown table, one line per input."""
     lines = [
-        "| input | frames | frames/s | wall s | peak RSS MiB | results.phx MiB | tracks.mot.txt MiB "
+        "| input | runs | frames | frames/s | wall s | peak RSS MiB | results.phx MiB | tracks.mot.txt MiB "
         "| confirmed in last frame |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['input']} | {row['frames']} | {row['fps']:.2f} | {row['wall_s']:.0f} | {row['peak_rss_mb']:.0f} "
-            f"| {row['results_mb']:.1f} | {row['mot_mb']:.2f} | {row['people_last_frame']} |"
+            f"| {row['input']} | {row['runs']} | {row['frames']} | {spread(row, 'fps', 2)} "
+            f"| {spread(row, 'wall_s', 0)} | {spread(row, 'peak_rss_mb', 0)} | {row['results_mb']:.1f} "
+            f"| {row['mot_mb']:.2f} | {row['people_last_frame']} |"
         )
     return "\n".join(lines)
 
@@ -140,6 +162,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--loops", type=int, default=10, help="the long input is PETS09 this many times")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each PETS09 input (medians are reported)")
     parser.add_argument("--crowd-frames", type=int, default=8, help="frames of the 100-person sequence (0: none)")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "soak", help="inputs and runs go here")
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "soak.md")
@@ -149,17 +172,26 @@ def main() -> None:
         parser.exit(2, f"The soak benchmark needs PETS09-S2L1 at {SEQUENCE}; it is not there.\n")
     if args.loops < 2:
         parser.exit(2, f"--loops must be at least 2, got {args.loops}.\n")
+    if args.repeats < 1:
+        parser.exit(2, f"--repeats must be at least 1, got {args.repeats}.\n")
     runs = args.work / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    rows = [
-        run("PETS09 ×1", looped_sequence(args.work, 1), runs, args.overrides),
-        run(f"PETS09 ×{args.loops}", looped_sequence(args.work, args.loops), runs, args.overrides),
-    ]
+    inputs = {
+        "PETS09 ×1": looped_sequence(args.work, 1),
+        f"PETS09 ×{args.loops}": looped_sequence(args.work, args.loops),
+    }
+    repeats: dict[str, list[dict]] = {name: [] for name in inputs}
+    for repeat in range(args.repeats):
+        for name, video in inputs.items():
+            repeats[name].append(run(name, video, runs, args.overrides, repeat))
+    rows = [summarise(name, runs_of) for name, runs_of in repeats.items()]
     if args.crowd_frames:
-        rows.append(run("100 people, 1920×1080", crowd_sequence(args.work, args.crowd_frames), runs, args.overrides))
+        crowd = run("100 people, 1920×1080", crowd_sequence(args.work, args.crowd_frames), runs, args.overrides)
+        rows.append(summarise(crowd["input"], [crowd]))
     short, long = rows[0], rows[1]
     setup = (
-        f"Soak (tools/track.py {' '.join(args.overrides)}): PETS09-S2L1 looped {args.loops}× against once: peak RSS "
+        f"Soak (tools/track.py {' '.join(args.overrides)}, medians of {args.repeats} runs each): PETS09-S2L1 looped "
+        f"{args.loops}× against once: peak RSS "
         f"×{long['peak_rss_mb'] / short['peak_rss_mb']:.3f}, frames/s ×{long['fps'] / short['fps']:.3f}, "
         f"results.phx per frame ×{long['results_mb'] / long['frames'] / (short['results_mb'] / short['frames']):.3f}."
     )

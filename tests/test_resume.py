@@ -38,9 +38,10 @@ def checkpointed_frame(run_dir: Path) -> int:
         return 0
 
 
-def start_and_stop(run_dir: Path, after: int, how: signal.Signals) -> subprocess.Popen:
+def start_and_stop(run_dir: Path, after: int, how: signal.Signals, *overrides: str) -> subprocess.Popen:
     """Starts a run and sends it `how` once its checkpoint has passed frame `after`; returns it once it ended."""
-    process = subprocess.Popen(command(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    process = subprocess.Popen(command(run_dir, *overrides), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, cwd=ROOT)  # fmt: skip
     while checkpointed_frame(run_dir) < after:
         assert process.poll() is None, process.stdout.read()
         time.sleep(0.02)
@@ -78,6 +79,17 @@ def test_a_killed_run_resumes_to_the_uninterrupted_results(tmp_path, reference, 
     result = track(tmp_path, "resume=true")
     assert result.returncode == 0, result.stderr
     assert_same_results(tmp_path, reference)
+
+
+def test_a_killed_run_with_warm_started_fits_resumes_to_the_uninterrupted_results(tmp_path):
+    warm = ("regressor=blazepose", "regressor.warm_start=true")
+    result = track(tmp_path / "uninterrupted", *warm)
+    assert result.returncode == 0, result.stderr
+    killed = start_and_stop(tmp_path / "killed", 24, signal.SIGKILL, *warm)
+    assert killed.returncode == -signal.SIGKILL
+    result = track(tmp_path / "killed", *warm, "resume=true")
+    assert result.returncode == 0, result.stderr
+    assert_same_results(tmp_path / "killed", tmp_path / "uninterrupted")
 
 
 def test_ctrl_c_finishes_the_window_and_says_how_to_resume(tmp_path, reference):

@@ -134,7 +134,8 @@ def _run(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict:
     shots = None if cfg.get("shots") is None else build(cfg.shots)
     smoother = None if cfg.get("smooth") is None else TrackSmoother(build(cfg.smooth), body_model)
     gaps = GapFiller(cfg.output.max_gap, cfg.output.backfill)
-    stateful = {"tracker": tracker, "detector": detector, "shots": shots, "smoother": smoother, "gaps": gaps}
+    stateful = {"tracker": tracker, "detector": detector, "regressor": regressor, "shots": shots, "smoother": smoother,
+                "gaps": gaps}  # fmt: skip
     log.info("%s: %d of %d frames, %dx%d", source.name, len(source), source.num_frames, source.width, source.height)
     timer = StageTimer()
     frames = boxes = 0
@@ -144,6 +145,9 @@ def _run(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict:
     if resumed is not None:
         for name, part in stateful.items():
             if part is not None:
+                if name not in resumed:
+                    raise InputError(f"{checkpoint} holds no {name} state (an earlier phalanx wrote it): start the "
+                                     "run again without resume=true.")  # fmt: skip
                 part.load_state_dict(resumed[name], **({"device": cfg.device} if name == "tracker" else {}))
         frames, boxes, skipped = resumed["frames"], resumed["boxes"], resumed["skipped"]
         last_frame = resumed["last_frame"]
@@ -214,6 +218,7 @@ def _run(cfg: DictConfig, run_dir: Path, multirun: bool) -> dict:
             timer.lap("checkpoint")
             if stop.requested:
                 raise RunInterrupted(last_frame)
+        stop.finishing()
         write(list(gaps.flush()))
         record_missing()
     checkpoint.unlink(missing_ok=True)

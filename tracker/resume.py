@@ -67,11 +67,17 @@ def _differing_keys(saved: Any, current: Any, prefix: str = "") -> list[str]:
 
 class StopRequest:
     """While entered, the first Ctrl-C (SIGINT) only asks the run to stop after its current window; a second one
-    interrupts at once. Outside the main thread (nothing receives signals there) it never asks."""
+    interrupts at once. Once `finishing` is called (no window is left, the last frames are being written) the first
+    one only says so. Outside the main thread (nothing receives signals there) it never asks."""
 
     def __init__(self) -> None:
         self.requested = False
+        self._finishing = False
         self._previous: Any = None
+
+    def finishing(self) -> None:
+        """The last window is done: from now on a first Ctrl-C cannot stop anything sooner than the run's end."""
+        self._finishing = True
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -86,4 +92,8 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("Ctrl-C: stopping after this window (Ctrl-C again stops at once, losing the window).")
+        if self._finishing:
+            log.warning("Ctrl-C: every window is done, the run ends once its last frames are written "
+                        "(Ctrl-C again stops at once).")  # fmt: skip
+        else:
+            log.warning("Ctrl-C: stopping after this window (Ctrl-C again stops at once, losing the window).")

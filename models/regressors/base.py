@@ -26,3 +26,11 @@ class Regressor(ABC):
     def predict(self, crops: PersonBatch, frames: Sequence[np.ndarray] | None = None) -> BodyParams:
         """One BodyParams row per crop, in the batch's order, on the batch's device; `frames` are the window's
         H×W×3 uint8 RGB frames that `crops.frame_ids` index (for regressors that cut their own regions)."""
+
+    def state_dict(self) -> dict:
+        """What the regressor carries from one window to the next, as plain values and arrays (for a run's
+        checkpoint); nothing unless a regressor overrides it (BlazePose's warm starts do)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned."""

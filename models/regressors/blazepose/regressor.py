@@ -11,7 +11,7 @@ template body (rest pose, upright, sized to the box) instead of their fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +115,29 @@ class BlazePoseRegressor(Regressor):
         """Forget the previous frame (call between videos)."""
         self.previous = None
 
+    def state_dict(self) -> dict:
+        """The last frame fitted (its boxes, fits and reliability) as arrays, so that a resumed run warm-starts its
+        first frame as the uninterrupted run did."""
+        if self.previous is None:
+            return {"previous": None}
+        params = {name: value.cpu().numpy() for name, value in self.previous.params.tensors().items()}
+        return {"previous": {"boxes": self.previous.boxes.cpu().numpy(), "params": params,
+                             "has_pose": self.previous.params.has_pose,
+                             "reliable": self.previous.reliable.cpu().numpy()}}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` returned, on the regressor's device."""
+        previous = state["previous"]
+        if previous is None:
+            self.previous = None
+            return
+        params = {name: torch.as_tensor(value, device=self.device) for name, value in previous["params"].items()}
+        self.previous = _PreviousFrame(
+            boxes=torch.as_tensor(previous["boxes"], device=self.device),
+            params=BodyParams(**params, has_pose=bool(previous["has_pose"])),
+            reliable=torch.as_tensor(previous["reliable"], device=self.device),
+        )
+
     def predict(self, crops: PersonBatch, frames: Sequence[np.ndarray] | torch.Tensor | None = None) -> BodyParams:
         """Fitted bodies with their landmarks, fit errors and reliability flags."""
         out = self.predict_with_landmarks(crops, frames)
@@ -165,6 +188,7 @@ class BlazePoseRegressor(Regressor):
     ) -> tuple[FitResult, torch.Tensor]:
         """Cold fits for everyone without a usable predecessor in the previous frame (one batch), then, frame by
         frame, warm fits for the others from their predecessor's fit. Returns the fits in input order."""
+        landmarks = replace(landmarks, mask=None)  # the fits never read the masks: indexing must not copy them
         people = [torch.nonzero(frame_ids == f).flatten() for f in range(num_frames)]
         previous_boxes = self.previous.boxes if self.previous is not None else boxes[:0]
         predecessors = []
